@@ -1,0 +1,2 @@
+/** The `forward` connector. */
+export { factory } from './factory';

@@ -1,0 +1,49 @@
+/**
+ * The server's default configuration: OTLP in, batching under a memory limit,
+ * the embedded ClickHouse store, and the query service. `metaflow server`
+ * runs it when no --config is given; `metaflow start` runs it together with
+ * the agent's local receivers. Values can be overridden by --config files,
+ * which merge over it key by key.
+ */
+export const serverDefaultConfig = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: \${env:METAFLOW_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}
+      http:
+        endpoint: \${env:METAFLOW_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}
+processors:
+  memory_limiter:
+    check_interval: 1s
+    limit_percentage: 80
+    spike_limit_percentage: 20
+  batch:
+    send_batch_size: 8192
+    send_batch_max_size: 16384
+    timeout: 200ms
+exporters:
+  clickhouse:
+    data_dir: \${env:METAFLOW_DATA_DIR:-./data}
+extensions:
+  query:
+    endpoint: \${env:METAFLOW_QUERY_ENDPOINT:-0.0.0.0:20416}
+service:
+  extensions: [query]
+  telemetry:
+    metrics:
+      address: \${env:METAFLOW_TELEMETRY_ENDPOINT:-0.0.0.0:8888}
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [clickhouse]
+    metrics:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [clickhouse]
+    logs:
+      receivers: [otlp]
+      processors: [memory_limiter, batch]
+      exporters: [clickhouse]
+`;
