@@ -26,11 +26,14 @@ apt:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# npm ci when node_modules is missing or older than the lock file.
+# Installs the locked versions when node_modules is missing or older than the
+# lock file. Not `npm ci`: lock files written on this kind of machine leave out
+# other platforms' optional binaries (chdb, swc), which `npm ci` rejects as
+# out of sync; `npm install --no-save` installs the same locked tree.
 npm: node_modules/.installed
 
-node_modules/.installed: package-lock.json
-	npm ci --no-audit --no-fund
+node_modules/.installed: package-lock.json package.json
+	npm install --no-audit --no-fund --no-save
 	@touch $@
 
 build: npm
