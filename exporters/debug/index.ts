@@ -1,0 +1,2 @@
+/** The `debug` exporter. */
+export { factory } from './factory';

@@ -1,0 +1,2 @@
+/** The `query` extension (the query service). */
+export { factory } from './factory';
