@@ -342,4 +342,21 @@ describe('batch processor', () => {
     make('traces', {}, settings);
     expect(() => make('logs', {}, settings)).not.toThrow();
   });
+
+  it('retries a batch the next consumer refuses for now, pushing back on senders meanwhile, and drops nothing', async () => {
+    const { proc, next, registry } = make('traces', { send_batch_size: 10, timeout: '1h' });
+    next.fail = new RetryableError('exhausted', 'sending queue is full', { retryAfterMs: 10 });
+    await proc.consume(nSpans(10, 'a')); // sent at once, refused, kept for retry
+    await proc.consume(nSpans(10, 'b'));
+    await proc.consume(nSpans(10, 'c'));
+    await proc.consume(nSpans(10, 'd'));
+    // The bound is 4 × 10 items; the fifth batch is refused back to the sender.
+    await expect(proc.consume(nSpans(10, 'e'))).rejects.toMatchObject({ reason: 'exhausted' });
+    next.fail = undefined;
+    await proc.shutdown();
+    const names = next.received.flatMap((t) => spanNames(t as Traces));
+    expect(names).toHaveLength(40);
+    expect(names.slice(0, 2)).toEqual(['a0', 'a1']);
+    expect(await registry.value('metaflow_component_dropped_items_total')).toBe(0);
+  });
 });

@@ -6,9 +6,12 @@
  * `send_batch_size` (size trigger) or `timeout` after the last send or first
  * pending item (timeout trigger); no sent batch exceeds `send_batch_max_size`.
  * Sends go to the next consumer one at a time, in order. Because the sender
- * was already answered, an error from the next consumer cannot be returned:
- * its items are counted as dropped (`export_failed`) and logged at most once
- * a minute, as in the Collector.
+ * was already answered, an error from the next consumer cannot be returned.
+ * A retryable refusal (a full exporter queue, a memory limit) is retried with
+ * backoff while the batch stays held, so the bound below fills and the
+ * pushback reaches the sender instead of data being dropped (unlike the
+ * Collector, which drops here). Any other error counts the items as dropped
+ * (`export_failed`), logged at most once a minute.
  *
  * Memory is bounded: once the items held (pending plus waiting to be sent)
  * would exceed {@link maxPendingItems}, `consume` refuses with
@@ -212,14 +215,25 @@ export class BatchProcessor<S extends Signal> implements Processor<S> {
         this.outbox.splice(0, this.outboxHead);
         this.outboxHead = 0;
       }
-      try {
-        await next.consume(batch.data);
-        telemetry.outgoing(signal, batch.items);
-      } catch (err) {
-        telemetry.dropped(signal, batch.items, 'export_failed');
-        logger.every(`batch-export-failed-${signal}`, 60000, 'warn', `next consumer failed; dropped ${batch.items} ${signal} items of a batch`, {
-          error: errorMessage(err),
-        });
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await next.consume(batch.data);
+          telemetry.outgoing(signal, batch.items);
+          break;
+        } catch (err) {
+          // A consumer that is only full for now (an exporter's queue, a memory
+          // limit) gets the batch again: the batch stays held, so once the bound
+          // is reached `consume` refuses and the pushback reaches the sender.
+          if (err instanceof RetryableError && !this.closed) {
+            await new Promise((r) => setTimeout(r, Math.min(Math.max(err.retryAfterMs, 50) , 100 * 2 ** Math.min(attempt, 6))));
+            continue;
+          }
+          telemetry.dropped(signal, batch.items, 'export_failed');
+          logger.every(`batch-export-failed-${signal}`, 60000, 'warn', `next consumer failed; dropped ${batch.items} ${signal} items of a batch`, {
+            error: errorMessage(err),
+          });
+          break;
+        }
       }
       this.queuedItems -= batch.items;
     }
