@@ -48,7 +48,8 @@ run: deps build
 	node dist/cli/main.js start
 
 test: deps build
-	$(NODE_BIN)/jest --ci
+	# --experimental-vm-modules: the OpenTelemetry SDK's HTTP exporters load parts with import().
+	node --experimental-vm-modules $(NODE_BIN)/jest --ci
 
 bench: deps build
 	@for b in dist/bench/*.js; do echo "== $$b"; node --expose-gc $$b || exit 1; done

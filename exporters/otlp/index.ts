@@ -1,0 +1,2 @@
+/** The `otlp` (gRPC) exporter. */
+export { factory } from './factory';

@@ -1,0 +1,2 @@
+/** The `otlphttp` exporter. */
+export { factory, signalUrl } from './factory';

@@ -1,0 +1,2 @@
+/** The `otlp` receiver. */
+export { factory, OtlpReceiver } from './factory';
