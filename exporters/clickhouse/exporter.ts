@@ -1,0 +1,300 @@
+/**
+ * The `clickhouse` exporter component: pdata batches → Native blocks →
+ * the embedded chDB store or a remote ClickHouse server.
+ *
+ * - Queue, retry and timeout are the shared {@link ExportQueue}; this file
+ *   only supplies one `send` per signal. A StoreError marked retryable
+ *   becomes a RetryableError (the queue backs off and tries again), any
+ *   other failure a PermanentError with the store's code (counted, never
+ *   retried).
+ * - Encoders (the row builders and their column buffers) are pooled and
+ *   reused across batches; at most `num_consumers + 1` are kept.
+ * - A metrics batch becomes up to five inserts, one per table. The tables a
+ *   batch already reached are remembered (keyed by the batch object, which
+ *   the queue passes unchanged to every retry) so a retry after a partial
+ *   failure does not store the same points twice.
+ * - The component is a {@link StoreProvider}: after start, `store()` gives
+ *   the query service read access to the same database.
+ * - Shutdown lets the queues drain (up to {@link DRAIN_MS}), then stops
+ *   them — each still-queued batch gets its last attempt — and closes the
+ *   store; it is safe before start and when repeated.
+ */
+import { once, type Consumers, type CreateSettings, type Exporter, type Host } from '../../pipeline/component';
+import { ConfigError, PermanentError, RetryableError, errorMessage } from '../../pipeline/errors';
+import { ExportQueue } from '../../pipeline/exporterhelper';
+import type { Logger } from '../../pipeline/logger';
+import { countItems, type Logs, type Metrics, type Signal, type Traces } from '../../pipeline/pdata';
+import type { SqlStore, StoreProvider } from '../../pipeline/storage';
+import type { ComponentTelemetry } from '../../pipeline/telemetry';
+import type { ResolvedConfig } from './config';
+import { BlockTooLargeError, type NativeBlock } from './native';
+import { LogRows } from './rows-logs';
+import { MetricRows, type MetricKind } from './rows-metrics';
+import { TraceRows } from './rows-traces';
+import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from './schema';
+import { ChdbStore, checkDataDir } from './store-chdb';
+import { RemoteStore } from './store-remote';
+import { StoreError, type TelemetryStore } from './store';
+
+/** How long shutdown lets the queues drain before aborting what is in flight. */
+const DRAIN_MS = 15000;
+
+/** A bounded free-list of encoders, so column buffers are reused across batches. */
+class Pool<T> {
+  private readonly free: T[] = [];
+  constructor(
+    private readonly make: () => T,
+    private readonly keep: number,
+  ) {}
+  take(): T {
+    return this.free.pop() ?? this.make();
+  }
+  give(item: T): void {
+    if (this.free.length < this.keep) this.free.push(item);
+  }
+}
+
+/** The clickhouse exporter; see the module doc. */
+export class ClickHouseExporter implements Exporter, StoreProvider {
+  readonly consumers: Consumers = {};
+  private readonly queues: Array<ExportQueue<Signal>> = [];
+  private readonly logger: Logger;
+  private readonly telemetry: ComponentTelemetry;
+  private readonly traceRows: Pool<TraceRows>;
+  private readonly logRows: Pool<LogRows>;
+  private readonly metricRows: Pool<MetricRows>;
+  /** Metric tables each in-flight batch has already been written to. */
+  private readonly metricsDone = new WeakMap<Metrics, Set<MetricKind>>();
+  private readonly metricTables: Record<MetricKind, string>;
+  private st: TelemetryStore | undefined;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly settings: CreateSettings,
+    private readonly cfg: ResolvedConfig,
+    signals: ReadonlySet<Signal>,
+  ) {
+    this.logger = settings.logger;
+    this.telemetry = settings.telemetry;
+    const t = cfg.tables;
+    this.metricTables = {
+      gauge: t.metricsGauge,
+      sum: t.metricsSum,
+      histogram: t.metricsHistogram,
+      exponential_histogram: t.metricsExponentialHistogram,
+      summary: t.metricsSummary,
+    };
+    const keep = cfg.queue.num_consumers + 1;
+    this.traceRows = new Pool(() => new TraceRows(), keep);
+    this.logRows = new Pool(() => new LogRows(), keep);
+    this.metricRows = new Pool(() => new MetricRows(), keep);
+    const common = { queue: cfg.queue, retry: cfg.retry, timeoutMs: cfg.timeoutMs, telemetry: this.telemetry, logger: this.logger };
+    if (signals.has('traces')) {
+      const q = new ExportQueue({ ...common, signal: 'traces', send: (d: Traces, a: AbortSignal) => this.sendTraces(d, a) });
+      this.consumers.traces = q;
+      this.queues.push(q as unknown as ExportQueue<Signal>);
+    }
+    if (signals.has('metrics')) {
+      const q = new ExportQueue({ ...common, signal: 'metrics', send: (d: Metrics, a: AbortSignal) => this.sendMetrics(d, a) });
+      this.consumers.metrics = q;
+      this.queues.push(q as unknown as ExportQueue<Signal>);
+    }
+    if (signals.has('logs')) {
+      const q = new ExportQueue({ ...common, signal: 'logs', send: (d: Logs, a: AbortSignal) => this.sendLogs(d, a) });
+      this.consumers.logs = q;
+      this.queues.push(q as unknown as ExportQueue<Signal>);
+    }
+  }
+
+  /** The store, once started; undefined before start and after shutdown. */
+  store(): SqlStore | undefined {
+    return this.st;
+  }
+
+  /** Opens the store and, with `create_schema`, applies the schema migrations. */
+  async start(_host: Host): Promise<void> {
+    if (this.st || this.shuttingDown) return;
+    const cfg = this.cfg;
+    let store: TelemetryStore;
+    if (cfg.mode === 'embedded') {
+      try {
+        store = ChdbStore.open({ dataDir: cfg.dataDir, database: cfg.database, tables: cfg.tables });
+      } catch (err) {
+        if (err instanceof StoreError && err.code === 'STORE_DATA_DIR_CONFLICT') {
+          throw new ConfigError([`exporters::${this.settings.id}::data_dir: ${err.message}`]);
+        }
+        throw err;
+      }
+    } else {
+      store = RemoteStore.open({
+        endpoint: cfg.endpoint,
+        username: cfg.username,
+        password: cfg.password,
+        database: cfg.database,
+        tables: cfg.tables,
+        timeoutMs: cfg.timeoutMs,
+      });
+    }
+    try {
+      if (cfg.createSchema) await this.createSchema(store);
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    this.st = store;
+    if (store instanceof ChdbStore) {
+      const s = store;
+      this.telemetry.gauge('metaflow_clickhouse_pending_writes', 'Inserts and statements waiting for or running on the embedded writer.', () => s.pendingWrites);
+    }
+    this.logger.info('clickhouse store ready', {
+      store: store.kind,
+      where: cfg.mode === 'embedded' ? (store as ChdbStore).dataDir : cfg.endpoint,
+      database: cfg.database,
+    });
+  }
+
+  private async createSchema(store: TelemetryStore): Promise<void> {
+    const o: SchemaOptions = {
+      database: this.cfg.database,
+      tables: this.cfg.tables,
+      ttlMs: this.cfg.ttlMs,
+      cluster: this.cfg.cluster,
+      engine: this.cfg.engine,
+      tableSettings: this.cfg.mode === 'embedded' ? EMBEDDED_TABLE_SETTINGS : undefined,
+    };
+    const exec = {
+      command: (sql: string) => store.command(sql),
+      select: async (sql: string) => (await store.query(sql)).rows,
+    };
+    const run = () => migrate(exec, o);
+    // Exporters sharing an embedded engine would otherwise race on the same migrations.
+    const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}`, run) : await run();
+    if (applied.length) this.logger.info('clickhouse schema migrated', { database: o.database, versions: applied.join(',') });
+  }
+
+  /**
+   * Flushes the queues, then closes the store. The queues first get up to
+   * {@link DRAIN_MS} to empty on their own: ExportQueue.shutdown aborts
+   * sends in flight, and an embedded insert cannot be cancelled, so an
+   * aborted one would be stored yet counted as failed. Whatever is still
+   * queued after that gets the queue's one last attempt.
+   */
+  readonly shutdown = once(async () => {
+    this.shuttingDown = true;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(this.queues.map((q) => q.idle())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
+    ]);
+    clearTimeout(timer);
+    await Promise.all(this.queues.map((q) => q.shutdown()));
+    const st = this.st;
+    this.st = undefined;
+    await st?.close();
+  });
+
+  private requireStore(): TelemetryStore {
+    const st = this.st;
+    if (!st) throw new RetryableError('unavailable', 'the clickhouse exporter has not started', { code: 'STORE_UNAVAILABLE' });
+    return st;
+  }
+
+  private encodeError(err: unknown, what: string, items: number): PermanentError {
+    if (err instanceof BlockTooLargeError) return new PermanentError(err.message, { code: err.code, rejected: items, cause: err });
+    return new PermanentError(`cannot encode ${what} for ClickHouse: ${errorMessage(err)}`, { code: 'CLICKHOUSE_ENCODE', rejected: items, cause: err });
+  }
+
+  private async insert(store: TelemetryStore, table: string, block: NativeBlock, abort: AbortSignal): Promise<void> {
+    const rows = block.rows;
+    const bytes = block.byteLength();
+    try {
+      await store.insert(table, block, abort);
+    } catch (err) {
+      const e = toExportError(err);
+      this.telemetry.counter('metaflow_clickhouse_insert_errors_total', 'Failed ClickHouse inserts, by table and error code.', 1, { table, code: e.code });
+      throw e;
+    }
+    this.telemetry.counter('metaflow_clickhouse_rows_written_total', 'Rows inserted into ClickHouse, by table.', rows, { table });
+    this.telemetry.counter('metaflow_clickhouse_written_bytes_total', 'Native block bytes inserted into ClickHouse, by table.', bytes, { table });
+  }
+
+  private async sendTraces(data: Traces, abort: AbortSignal): Promise<void> {
+    const store = this.requireStore();
+    const rows = this.traceRows.take();
+    try {
+      try {
+        rows.append(data);
+      } catch (err) {
+        throw this.encodeError(err, 'spans', countItems('traces', data));
+      }
+      if (rows.block.rows > 0) await this.insert(store, this.cfg.tables.traces, rows.block, abort);
+    } finally {
+      rows.block.reset();
+      this.traceRows.give(rows);
+    }
+  }
+
+  private async sendLogs(data: Logs, abort: AbortSignal): Promise<void> {
+    const store = this.requireStore();
+    const rows = this.logRows.take();
+    try {
+      try {
+        rows.append(data);
+      } catch (err) {
+        throw this.encodeError(err, 'log records', countItems('logs', data));
+      }
+      if (rows.block.rows > 0) await this.insert(store, this.cfg.tables.logs, rows.block, abort);
+    } finally {
+      rows.block.reset();
+      this.logRows.give(rows);
+    }
+  }
+
+  private async sendMetrics(data: Metrics, abort: AbortSignal): Promise<void> {
+    const store = this.requireStore();
+    const rows = this.metricRows.take();
+    const table = this.metricTables;
+    try {
+      try {
+        rows.append(data);
+      } catch (err) {
+        throw this.encodeError(err, 'metric points', countItems('metrics', data));
+      }
+      let done = this.metricsDone.get(data);
+      for (const [kind, block] of rows.blocks) {
+        if (block.rows === 0 || done?.has(kind)) continue;
+        await this.insert(store, table[kind], block, abort);
+        if (!done) this.metricsDone.set(data, (done = new Set()));
+        done.add(kind);
+      }
+      this.metricsDone.delete(data);
+    } finally {
+      rows.reset();
+      this.metricRows.give(rows);
+    }
+  }
+}
+
+/**
+ * What the export queue should make of a store failure: a RetryableError
+ * (backed off and retried) when the StoreError says trying again can help,
+ * else a PermanentError carrying the store's code. Unknown errors are
+ * treated as retryable, so nothing is dropped on a surprise.
+ */
+export function toExportError(err: unknown): RetryableError | PermanentError {
+  if (err instanceof PermanentError || err instanceof RetryableError) return err;
+  const se = err instanceof StoreError ? err : new StoreError('STORE_UNAVAILABLE', errorMessage(err), { cause: err });
+  // No retry hint from the store: the configured backoff decides when to try again.
+  if (se.retryable) return new RetryableError('unavailable', se.message, { code: se.code, cause: se, retryAfterMs: 0 });
+  return new PermanentError(se.message, { code: se.code, cause: se });
+}
+
+/** Throws a ConfigError when an embedded exporter names a second data folder while another is open. */
+export function checkEmbeddedDataDir(settings: CreateSettings, cfg: ResolvedConfig): void {
+  if (cfg.mode !== 'embedded') return;
+  try {
+    checkDataDir(cfg.dataDir);
+  } catch (err) {
+    throw new ConfigError([`exporters::${settings.id}::data_dir: ${errorMessage(err)}`]);
+  }
+}
