@@ -41,8 +41,8 @@ export type RetryReason = 'exhausted' | 'unavailable';
 
 /**
  * Data refused for now: a full queue ('exhausted'), a memory limit or a
- * backend that is down ('unavailable'). The sender should retry after
- * `retryAfterMs`.
+ * backend that is down ('unavailable'). `retryAfterMs` is a hint of when to
+ * retry; 0 means no hint (the retrier's own backoff applies).
  */
 export class RetryableError extends MetaflowError {
   readonly reason: RetryReason;
@@ -51,7 +51,7 @@ export class RetryableError extends MetaflowError {
   constructor(reason: RetryReason, message: string, options?: { retryAfterMs?: number; cause?: unknown; code?: string }) {
     super(options?.code ?? (reason === 'exhausted' ? 'RESOURCE_EXHAUSTED' : 'UNAVAILABLE'), message, options);
     this.reason = reason;
-    this.retryAfterMs = options?.retryAfterMs ?? 1000;
+    this.retryAfterMs = options?.retryAfterMs ?? 0;
   }
 }
 

@@ -14,8 +14,10 @@
  *   (RetryableError.retryAfterMs) is honoured. PermanentErrors are never
  *   retried. Failed items are counted (`otelcol_exporter_send_failed_*`).
  * - With the queue disabled, `consume` sends (with retries) before resolving.
- * - `shutdown` stops accepting, stops retrying, and makes one last attempt
- *   for every queued batch, counting what fails. Nothing is dropped silently.
+ * - `shutdown` stops accepting, cuts retry waits short, lets sends in flight
+ *   finish (an embedded insert cannot be cancelled, so aborting it would count
+ *   stored rows as failed), and makes one last attempt for every queued batch,
+ *   counting what fails. Nothing is dropped silently.
  */
 import { s, type Infer } from './config/schema';
 import { PermanentError, RetryableError, errorMessage } from './errors';
@@ -77,7 +79,8 @@ export class ExportQueue<S extends Signal> implements Consumer<S> {
   private head = 0;
   private workers = 0;
   private closing = false;
-  private readonly abort = new AbortController();
+  /** Fires at shutdown to cut retry waits short; sends in flight are not aborted. */
+  private readonly wake = new AbortController();
   private readonly waitingForRoom: Array<() => void> = [];
   private idleResolvers: Array<() => void> = [];
   private inflight = 0;
@@ -131,7 +134,7 @@ export class ExportQueue<S extends Signal> implements Consumer<S> {
   async shutdown(): Promise<void> {
     if (this.closing) return this.idle();
     this.closing = true;
-    this.abort.abort();
+    this.wake.abort();
     for (const w of this.waitingForRoom.splice(0)) w();
     this.pump();
     await this.idle();
@@ -193,7 +196,7 @@ export class ExportQueue<S extends Signal> implements Consumer<S> {
           return;
         }
         logger.every(`retry-${signal}`, 60000, 'warn', `export failed, will retry`, { error: errorMessage(err), waitMs: Math.round(wait) });
-        await sleep(wait, this.abort.signal);
+        await sleep(wait, this.wake.signal);
         interval = Math.min(interval * retry.multiplier, retry.max_interval);
       }
     }
@@ -201,21 +204,20 @@ export class ExportQueue<S extends Signal> implements Consumer<S> {
 
   private async attempt(data: SignalData[S]): Promise<void> {
     const { timeoutMs, send } = this.opts;
-    if (!timeoutMs) return send(data, this.abort.signal);
     const ctl = new AbortController();
-    const onAbort = () => ctl.abort();
-    this.abort.signal.addEventListener('abort', onAbort, { once: true });
-    const timer = setTimeout(() => ctl.abort(new Error(`export timed out after ${timeoutMs}ms`)), timeoutMs);
+    if (!timeoutMs) return send(data, ctl.signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const err = new RetryableError('unavailable', `export timed out after ${timeoutMs}ms`);
+        ctl.abort(err);
+        reject(err);
+      }, timeoutMs);
+    });
     try {
-      return await Promise.race([
-        send(data, ctl.signal),
-        new Promise<never>((_, reject) =>
-          ctl.signal.addEventListener('abort', () => reject(ctl.signal.reason ?? new Error('export aborted')), { once: true }),
-        ),
-      ]);
+      return await Promise.race([send(data, ctl.signal), timedOut]);
     } finally {
       clearTimeout(timer);
-      this.abort.signal.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -15,9 +15,9 @@
  *   failure does not store the same points twice.
  * - The component is a {@link StoreProvider}: after start, `store()` gives
  *   the query service read access to the same database.
- * - Shutdown lets the queues drain (up to {@link DRAIN_MS}), then stops
- *   them — each still-queued batch gets its last attempt — and closes the
- *   store; it is safe before start and when repeated.
+ * - Shutdown stops the queues — inserts in flight finish, each still-queued
+ *   batch gets its last attempt — and closes the store; it is safe before
+ *   start and when repeated.
  */
 import { once, type Consumers, type CreateSettings, type Exporter, type Host } from '../../pipeline/component';
 import { ConfigError, PermanentError, RetryableError, errorMessage } from '../../pipeline/errors';
@@ -35,9 +35,6 @@ import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from 
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
 import { StoreError, type TelemetryStore } from './store';
-
-/** How long shutdown lets the queues drain before aborting what is in flight. */
-const DRAIN_MS = 15000;
 
 /** A bounded free-list of encoders, so column buffers are reused across batches. */
 class Pool<T> {
@@ -172,21 +169,9 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     if (applied.length) this.logger.info('clickhouse schema migrated', { database: o.database, versions: applied.join(',') });
   }
 
-  /**
-   * Flushes the queues, then closes the store. The queues first get up to
-   * {@link DRAIN_MS} to empty on their own: ExportQueue.shutdown aborts
-   * sends in flight, and an embedded insert cannot be cancelled, so an
-   * aborted one would be stored yet counted as failed. Whatever is still
-   * queued after that gets the queue's one last attempt.
-   */
+  /** Flushes the queues (see the module doc), then closes the store. */
   readonly shutdown = once(async () => {
     this.shuttingDown = true;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(this.queues.map((q) => q.idle())),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS))),
-    ]);
-    clearTimeout(timer);
     await Promise.all(this.queues.map((q) => q.shutdown()));
     const st = this.st;
     this.st = undefined;

@@ -52,7 +52,7 @@ export async function ingest<S extends Signal>(
     }
     telemetry.refused(signal, items, transport);
     if (err instanceof RetryableError) {
-      return { ok: false, kind: err.reason, message: err.message, retryAfterMs: err.retryAfterMs };
+      return { ok: false, kind: err.reason, message: err.message, retryAfterMs: err.retryAfterMs || DEFAULT_RETRY_MS };
     }
     return { ok: false, kind: 'unavailable', message: `pipeline failed: ${errorMessage(err)}`, retryAfterMs: DEFAULT_RETRY_MS };
   }

@@ -90,7 +90,7 @@ export async function traceById(store: SqlStore, traceId: string): Promise<Jaege
   const r = await store.query(
     `WITH (SELECT (min(Start), max(End)) FROM ${traceIdTs} WHERE TraceId = {id:String}) AS range
      SELECT ${SPAN_COLUMNS} FROM ${traces}
-     WHERE TraceId = {id:String} AND Timestamp >= toDateTime(range.1) AND Timestamp < toDateTime(range.2) + 1
+     WHERE TraceId = {id:String} AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2 + 1, 9)
      ORDER BY Timestamp`,
     { params: { id } },
   );
@@ -184,7 +184,8 @@ function parseLookback(s: string): number {
  */
 export async function findTraces(store: SqlStore, q: TraceQuery): Promise<JaegerTrace[]> {
   const { traces } = store.tables;
-  const where: string[] = ['Timestamp >= fromUnixTimestamp64Micro({start:Int64})', 'Timestamp <= fromUnixTimestamp64Micro({end:Int64})'];
+  // Bounds as DateTime64(9): chDB mis-compares a DateTime64 key with other time types.
+  const where: string[] = ['Timestamp >= toDateTime64(fromUnixTimestamp64Micro({start:Int64}), 9)', 'Timestamp <= toDateTime64(fromUnixTimestamp64Micro({end:Int64}), 9)'];
   const params: NonNullable<QueryOptions['params']> = { start: q.startUs, end: q.endUs, limit: q.limit };
   if (q.service) {
     where.push('ServiceName = {service:String}');
@@ -227,8 +228,8 @@ export async function findTraces(store: SqlStore, q: TraceQuery): Promise<Jaeger
   const r = await store.query(
     `SELECT ${SPAN_COLUMNS} FROM ${traces}
      WHERE TraceId IN {ids:Array(String)}
-       AND Timestamp >= (SELECT toDateTime(min(Start)) FROM ${store.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)})
-       AND Timestamp < (SELECT toDateTime(max(End)) + 1 FROM ${store.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)})
+       AND Timestamp >= (SELECT toDateTime64(min(Start), 9) FROM ${store.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)})
+       AND Timestamp < (SELECT toDateTime64(max(End) + 1, 9) FROM ${store.tables.traceIdTs} WHERE TraceId IN {ids:Array(String)})
      ORDER BY Timestamp`,
     { params: { ids: idList } },
   );
