@@ -51,7 +51,7 @@ async function main() {
     resource: resourceFromAttributes({ 'service.name': service, 'service.version': '1.2.3', 'deployment.environment': 'test', 'run.id': runId }),
     traceExporter: exp.trace,
     metricReader: reader,
-    logRecordProcessors: [new BatchLogRecordProcessor(exp.log)],
+    logRecordProcessors: [new BatchLogRecordProcessor({ exporter: exp.log })],
     instrumentations: [],
   });
   sdk.start();
