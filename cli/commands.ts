@@ -8,6 +8,7 @@ import https from 'node:https';
 import { agentDefaultConfig } from '../agent/config';
 import type { Kind, Stability } from '../pipeline/component';
 import { KINDS, SECTION } from '../pipeline/component';
+import { describeSchema } from '../pipeline/config/schema';
 import { ConfigError } from '../pipeline/errors';
 import { SIGNALS } from '../pipeline/pdata';
 import { Registry } from '../pipeline/registry';
@@ -68,7 +69,7 @@ Usage:
   metaflow server [--config FILE]...      the server (default config when none is given)
   metaflow agent [--config FILE]...       the agent (default config when none is given)
   metaflow validate --config FILE...      check a config without starting it
-  metaflow components                     list this build's components
+  metaflow components [--markdown]        list this build's components (--markdown: config reference)
   metaflow query "SQL" [--format table|json] [--server URL]
                                           run a read-only query on a running server
 Several --config values merge in order; a value may be a file, env:VAR or yaml:INLINE.
@@ -106,8 +107,36 @@ export function validate(args: Args, io: Output): number {
   return 0;
 }
 
+/**
+ * The config reference of every component, as Markdown (generated from the
+ * config schemas, so it cannot drift from the code; the README embeds it).
+ */
+export function componentsMarkdown(): string {
+  const registry = buildRegistry();
+  let out = '';
+  for (const kind of KINDS) {
+    for (const f of registry.factories(kind)) {
+      const aliases = f.aliases?.length ? ` (also \`${f.aliases.join('`, `')}\`)` : '';
+      out += `#### ${kind} \`${f.type}\`${aliases}\n\n${f.description}. Stability: ${stabilityText(kind, f.stability as Stability | Record<string, Stability>)}.\n\n`;
+      const keys = describeSchema(f.config);
+      if (!keys.length) {
+        out += 'No settings.\n\n';
+        continue;
+      }
+      out += '| key | type | default | meaning |\n|---|---|---|---|\n';
+      for (const k of keys) out += `| \`${k.key}\` | ${k.type} | ${k.default ? `\`${k.default}\`` : ''} | ${k.doc.replace(/\|/g, '\\|')} |\n`;
+      out += '\n';
+    }
+  }
+  return out;
+}
+
 /** `metaflow components`: every component by kind with its stability per signal. */
-export function components(io: Output): number {
+export function components(io: Output, markdown = false): number {
+  if (markdown) {
+    io.out(componentsMarkdown());
+    return 0;
+  }
   const registry = buildRegistry();
   io.out(`${dist.name} ${dist.version}\n`);
   for (const kind of KINDS) {

@@ -28,7 +28,7 @@ async function main(argv: string[]): Promise<number> {
     case 'validate':
       return validate(args, io);
     case 'components':
-      return components(io);
+      return components(io, args.flags.markdown === true);
     case 'query':
       return query(args, io);
     default:

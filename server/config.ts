@@ -18,10 +18,13 @@ processors:
     check_interval: 1s
     limit_percentage: 80
     spike_limit_percentage: 20
+  # Large batches: ClickHouse stores big inserts far more cheaply (fewer parts
+  # to merge). Measured with bench/otlp-ingest on 2 cores: 50000/1s sustained
+  # 27-30k spans/s at 43-52 µs of CPU per span, 8192/200ms 21-26k at 68-71 µs.
   batch:
-    send_batch_size: 8192
-    send_batch_max_size: 16384
-    timeout: 200ms
+    send_batch_size: 50000
+    send_batch_max_size: 100000
+    timeout: 1s
 exporters:
   clickhouse:
     data_dir: \${env:METAFLOW_DATA_DIR:-./data}

@@ -105,6 +105,11 @@ export abstract class Schema<T> {
     return this.docText;
   }
 
+  /** The default value, if the key has one (for generated documentation). */
+  get defaultOf(): T | undefined {
+    return this.defaultValue?.();
+  }
+
   /** Whether the key may be left out. */
   get optionalKey(): boolean {
     return this.defaultValue !== undefined;
@@ -404,4 +409,65 @@ export function splitEndpoint(v: string): { host: string; port: number } {
   let host = v.slice(0, i);
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host: host === '' ? '0.0.0.0' : host, port: Number(v.slice(i + 1)) };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- describes schemas of any value type
+type AnyOf = Schema<any>;
+
+/** One documented config key, as {@link describeSchema} lists them. */
+export interface KeyDoc {
+  /** Dotted path below the component, e.g. `protocols.grpc.endpoint`. */
+  key: string;
+  type: string;
+  default: string;
+  doc: string;
+}
+
+function typeName(schema: AnyOf): string {
+  if (schema instanceof OptionalSchema) return typeName(schema.inner);
+  if (schema instanceof DurationSchema) return 'duration';
+  if (schema instanceof EnumSchema) return schema.expected.replace(/^one of /, '').replace(/"/g, '').split(', ').join(' \\| ');
+  if (schema instanceof ArraySchema) return `list of ${typeName(schema.item)}`;
+  if (schema instanceof RecordSchema) return `map of ${typeName(schema.value)}`;
+  if (schema instanceof ObjectSchema) return 'map';
+  if (schema instanceof BooleanSchema) return 'bool';
+  if (schema instanceof NumberSchema) return schema.expected === 'an integer' ? 'int' : 'number';
+  if (schema instanceof StringSchema) return 'string';
+  return 'any';
+}
+
+function defaultText(schema: AnyOf): string {
+  if (schema instanceof OptionalSchema) return '';
+  const d = schema.defaultOf;
+  if (d === undefined) return schema.optionalKey ? '' : 'required';
+  if (schema instanceof DurationSchema) return formatMs(d as number);
+  if (schema instanceof ObjectSchema) return '';
+  return JSON.stringify(d);
+}
+
+function formatMs(ms: number): string {
+  if (ms === 0) return '0';
+  if (ms % 3600000 === 0) return `${ms / 3600000}h`;
+  if (ms % 60000 === 0) return `${ms / 60000}m`;
+  if (ms % 1000 === 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}
+
+/** Every key of a config schema with its type, default and documentation. */
+export function describeSchema(schema: AnyOf, prefix = ''): KeyDoc[] {
+  const inner = schema instanceof OptionalSchema ? schema.inner : schema;
+  if (!(inner instanceof ObjectSchema)) return [];
+  const out: KeyDoc[] = [];
+  for (const [k, field] of Object.entries(inner.shape as Record<string, AnyOf>)) {
+    const key = prefix ? `${prefix}.${k}` : k;
+    const fieldInner = field instanceof OptionalSchema ? field.inner : field;
+    if (fieldInner instanceof ObjectSchema) {
+      const nested = describeSchema(fieldInner, key);
+      if (field.description || !nested.length) out.push({ key, type: 'map', default: '', doc: field.description });
+      out.push(...nested);
+    } else {
+      out.push({ key, type: typeName(field), default: defaultText(field), doc: field.description || fieldInner.description });
+    }
+  }
+  return out;
 }

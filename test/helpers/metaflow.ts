@@ -9,7 +9,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePorts } from './ports';
 
-const ROOT = path.resolve(__dirname, '..', '..');
+/** The project root, whether this runs from the sources or from dist/. */
+const ROOT = (() => {
+  let dir = __dirname;
+  while (!fs.existsSync(path.join(dir, 'package.json')) || path.basename(dir) === 'dist') dir = path.dirname(dir);
+  return dir;
+})();
 const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 
 /** A running metaflow process. */
@@ -36,6 +41,8 @@ export interface StartOptions {
   dataDir?: string;
   /** Wait for /healthz of the query service (not for agents). */
   waitForQuery?: boolean;
+  /** Node flags for the metaflow process (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 /** Runs the CLI to completion, for commands such as validate and query. */
@@ -61,7 +68,7 @@ export async function startMetaflow(opts: StartOptions = {}): Promise<Metaflow> 
   const [grpcPort, httpPort, queryPort, telemetryPort] = await freePorts(4);
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'metaflow-e2e-'));
   const command = opts.command ?? 'start';
-  const args = [CLI, command, ...(opts.configs ?? []).flatMap((c) => ['--config', c])];
+  const args = [...(opts.nodeArgs ?? []), CLI, command, ...(opts.configs ?? []).flatMap((c) => ['--config', c])];
   const env = {
     ...process.env,
     METAFLOW_OTLP_GRPC_ENDPOINT: `127.0.0.1:${grpcPort}`,
