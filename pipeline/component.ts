@@ -87,6 +87,21 @@ export interface Component {
   shutdown(): Promise<void>;
 }
 
+/**
+ * An extension that wants to know when data flows (the Collector's
+ * PipelineWatcher): `ready` after every pipeline has started, `notReady`
+ * before they stop.
+ */
+export interface PipelineWatcher {
+  ready(): void;
+  notReady(): void;
+}
+
+/** Whether a component watches the pipelines. */
+export function isPipelineWatcher(c: unknown): c is PipelineWatcher {
+  return typeof c === 'object' && c !== null && typeof (c as PipelineWatcher).ready === 'function' && typeof (c as PipelineWatcher).notReady === 'function';
+}
+
 /** A processor of one signal: a consumer that forwards to its next consumer. */
 export interface Processor<S extends Signal = Signal> extends Component, Consumer<S> {}
 

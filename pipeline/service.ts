@@ -6,7 +6,7 @@
  * extensions, then the graph; `shutdown` stops the graph (flushing), then the
  * extensions, then telemetry. Only the CLI decides when to exit the process.
  */
-import type { Component, CreateSettings, ExtensionFactory } from './component';
+import { isPipelineWatcher, type Component, type CreateSettings, type ExtensionFactory } from './component';
 import { ConfigError } from './errors';
 import { Graph } from './graph';
 import { Logger, type LogSink } from './logger';
@@ -101,6 +101,7 @@ export class Service {
       }
       await this.graph.start();
       this.state = 'running';
+      for (const ext of this.startedExtensions) if (isPipelineWatcher(ext)) ext.ready();
       this.logger.info('everything is ready; begin running and processing data');
     } catch (err) {
       await this.shutdown();
@@ -111,6 +112,7 @@ export class Service {
   /** Stops the graph (flushing), then extensions, then telemetry. Safe to repeat. */
   shutdown(): Promise<void> {
     this.stopping ??= (async () => {
+      for (const ext of this.startedExtensions) if (isPipelineWatcher(ext)) ext.notReady();
       await this.graph?.shutdown();
       for (const ext of this.startedExtensions.reverse()) {
         try {

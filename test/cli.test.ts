@@ -84,7 +84,8 @@ describe('metaflow components', () => {
     expect(r.stdout).toContain('  otlp (also: otlp_grpc)\n');
     expect(r.stdout).toContain('  otlphttp (also: otlp_http)\n');
     expect(r.stdout).toMatch(/processors:\n {2}attributes[\s\S]*batch[\s\S]*memory_limiter[\s\S]*resource/);
-    expect(r.stdout).toContain('extensions:\n  query\n');
+    expect(r.stdout).toContain('extensions:\n  health_check\n');
+    expect(r.stdout).toContain('\n  query\n    The query service');
   });
 
   it('exits 2 with usage for an unknown command', async () => {

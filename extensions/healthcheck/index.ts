@@ -1,0 +1,2 @@
+/** The `health_check` extension. */
+export { factory } from './factory';
