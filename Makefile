@@ -6,7 +6,10 @@ SHELL := /bin/bash
 NODE_BIN := node_modules/.bin
 
 # Debian packages the tests start for real (servers on loopback) or build with.
-APT_PACKAGES := clickhouse-server
+APT_PACKAGES := clickhouse-server tshark tcpdump tcpreplay wrk nghttp2 curl dnsutils \
+  nginx redis-server redis-tools mariadb-server mariadb-client postgresql postgresql-client \
+  dnsmasq mosquitto mosquitto-clients rabbitmq-server nats-server memcached prometheus \
+  libpcap-dev clang llvm libbpf-dev bpftool libelf-dev
 
 .PHONY: all deps apt npm build run test typecheck clean bench
 

@@ -1,0 +1,13 @@
+/**
+ * The L7 protocols this build parses, in inference order (more specific
+ * first). Receivers take this list; tests may pass their own.
+ */
+import type { ProtocolSpec } from './types';
+
+/** Every protocol spec, in inference order. */
+export const PROTOCOLS: readonly ProtocolSpec[] = [];
+
+export { L7Connection, DEFAULT_DETECT_OPTIONS } from './detector';
+export type { DetectOptions } from './detector';
+export { DEFAULT_PARSER_OPTIONS, REQUEST, RESPONSE, newSession } from './types';
+export type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ParserOptions, ProtocolSpec, ResponseStatus } from './types';
