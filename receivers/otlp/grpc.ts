@@ -6,6 +6,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Consumer, Consumers } from '../../pipeline/component';
+import { parsePeer, setClientInfo } from '../../pipeline/clientinfo';
 import { errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
 import type { Signal } from '../../pipeline/pdata';
@@ -91,6 +92,8 @@ export class GrpcTransport {
         callback(failure({ ok: false, kind: 'invalid', message: errorMessage(err) }));
         return;
       }
+      const peer = parsePeer(call.getPeer());
+      if (peer) setClientInfo(data, peer);
       ingest(signal, data, next, this.telemetry, 'grpc').then(
         (outcome) => {
           if (outcome.ok) callback(null, Buffer.from(codec.responseProto(outcome.rejected, outcome.message)));

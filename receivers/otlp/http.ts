@@ -13,6 +13,7 @@ import http from 'node:http';
 import https from 'node:https';
 import zlib from 'node:zlib';
 import type { Consumer, Consumers } from '../../pipeline/component';
+import { parsePeer, setClientInfo } from '../../pipeline/clientinfo';
 import { errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
 import type { Signal } from '../../pipeline/pdata';
@@ -170,6 +171,8 @@ export class HttpTransport {
       this.reject(req, res, format, new HttpError(400, errorMessage(err)));
       return;
     }
+    const peer = parsePeer(req.socket.remoteAddress, req.socket.remotePort);
+    if (peer) setClientInfo(data, peer);
     const outcome = await ingest(signal, data, this.next[signal] as Consumer, this.telemetry, 'http');
     if (outcome.ok) {
       if (format === 'proto') {

@@ -11,6 +11,7 @@ import { ComponentID, type Consumer, type Consumers } from '../../pipeline/compo
 import { PermanentError, RetryableError } from '../../pipeline/errors';
 import { nopLogger } from '../../pipeline/logger';
 import { encodeTracesRequest, decodeTracesResponse } from '../../pipeline/otlp';
+import { clientInfo } from '../../pipeline/clientinfo';
 import { SpanKind, StatusCode, type Signal, type SignalData, type Traces } from '../../pipeline/pdata';
 import { Telemetry } from '../../pipeline/telemetry';
 import { tracesOf } from '../../pipeline/testing/factories';
@@ -101,6 +102,8 @@ describe('otlp receiver with real OpenTelemetry SDK exporters', () => {
     expect(child?.span).toMatchObject({ traceId: ids.traceId, spanId: ids.childId, parentSpanId: ids.rootId, kind: SpanKind.CLIENT, status: { code: StatusCode.ERROR, message: 'boom' } });
     expect(child?.span.events.map((e) => [e.name, e.attributes])).toEqual([['rows', { n: 3 }]]);
     expect(child?.span.endTimeUnixNano).toBeGreaterThan(child?.span.startTimeUnixNano ?? 0n);
+    // The sender's address travels beside the batch, for tagging by connection.
+    expect(clientInfo(sinks.traces.received[0])?.address).toBe('127.0.0.1');
   });
 });
 
