@@ -75,6 +75,16 @@ describe('protocol detection', () => {
     expect(sessions).toEqual([]);
   });
 
+  it('holds copies of undecided chunks, not views of a buffer the caller reuses', () => {
+    const sessions: L7Session[] = [];
+    const conn = new L7Connection([lineSpec('P', 'p', [], true)], 1, { options: DEFAULT_PARSER_OPTIONS, emit: (s) => sessions.push(s), malformed: () => undefined });
+    const reused = Buffer.from('pREQ one');
+    conn.feed(0, reused, 1n);
+    reused.write('XXXXXXXX');
+    conn.feed(1, Buffer.from('pRES two'), 2n);
+    expect(sessions.map((s) => s.request_resource)).toEqual(['pREQ one']);
+  });
+
   it('switches off a parser that throws, counting it', () => {
     const { sessions, malformed, conn } = run([lineSpec('A', 'a')], 1, [
       [0, 'aREQ 1'],

@@ -62,11 +62,12 @@ export class L7Connection {
       return;
     }
     if (this.state === 'unknown' || data.length === 0) return;
-    // Hold a copy: the caller may reuse its buffer.
-    this.held.push({ dir, data: data.slice(), time: timeNs, flags });
+    // Hold a copy: the caller may reuse its buffer. (Not `data.slice()`: on a
+    // Node Buffer that is a view of the same memory.)
+    this.held.push({ dir, data: new Uint8Array(data), time: timeNs, flags });
     this.heldBytes += data.length;
     const f = this.first[dir];
-    if (!flags.gap && (!f || f.length < 512)) this.first[dir] = f ? concat(f, data, 512) : data.slice(0, 512);
+    if (!flags.gap && (!f || f.length < 512)) this.first[dir] = f ? concat(f, data, 512) : new Uint8Array(data.subarray(0, 512));
     this.decide();
   }
 

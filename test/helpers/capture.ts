@@ -8,6 +8,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+const made: string[] = [];
+// Capture folders go when the test process ends (callers read the file after stop()).
+process.once('exit', () => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true });
+});
+
 /** Whether a loopback capture can run here (tcpdump present, running as root). */
 export function captureAvailable(): boolean {
   return process.getuid?.() === 0 && spawnSync('tcpdump', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -26,7 +32,9 @@ export interface Capture {
  * `filter` is a BPF filter such as `tcp port 6379`.
  */
 export async function captureLoopback(filter: string, snaplen = 262144): Promise<Capture> {
-  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'mf-capture-')), 'capture.pcap');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-capture-'));
+  made.push(dir);
+  const file = path.join(dir, 'capture.pcap');
   // --immediate-mode: without it libpcap hands packets over a ring block at a
   // time, and a capture stopped soon after the traffic loses the last block.
   // -Z root: keep root so the file in our private temp folder stays writable.
