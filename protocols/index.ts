@@ -2,10 +2,12 @@
  * The L7 protocols this build parses, in inference order (more specific
  * first). Receivers take this list; tests may pass their own.
  */
+import { spec as mysql } from './mysql';
+import { spec as postgresql } from './postgresql';
 import type { ProtocolSpec } from './types';
 
 /** Every protocol spec, in inference order. */
-export const PROTOCOLS: readonly ProtocolSpec[] = [];
+export const PROTOCOLS: readonly ProtocolSpec[] = [mysql, postgresql];
 
 export { L7Connection, DEFAULT_DETECT_OPTIONS } from './detector';
 export type { DetectOptions } from './detector';

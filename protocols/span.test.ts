@@ -56,6 +56,9 @@ describe('sessions as spans', () => {
   it('names database, RPC, messaging and DNS spans by their conventions', () => {
     const db = Object.assign(newSession('MySQL', 1n), { request_type: 'COM_QUERY', request_domain: 'shop', request_resource: 'SELECT * FROM t WHERE id = ?' });
     expect(spanName(db)).toBe('COM_QUERY shop');
+    const parsed = Object.assign(newSession('PostgreSQL', 1n), { request_type: 'Query', request_domain: 'shop', attributes: { 'sql.operation': 'SELECT', 'sql.table': 'orders' } });
+    expect(spanName(parsed)).toBe('SELECT orders');
+    expect(sessionToSpan(parsed, flow, { kind: SpanKind.CLIENT, source: 'ebpf' }).attributes).toMatchObject({ 'db.operation.name': 'SELECT', 'db.collection.name': 'orders' });
     expect(sessionToSpan(db, flow, { kind: SpanKind.CLIENT, source: 'ebpf' }).attributes).toMatchObject({ 'db.system': 'mysql', 'db.namespace': 'shop', 'db.query.text': 'SELECT * FROM t WHERE id = ?' });
     const grpc = Object.assign(newSession('gRPC', 1n), { endpoint: 'helloworld.Greeter/SayHello', response_code: 0, response_status: 'ok' });
     expect(sessionToSpan(grpc, flow, { kind: SpanKind.CLIENT, source: 'packet' }).attributes).toMatchObject({ 'rpc.system': 'grpc', 'rpc.service': 'helloworld.Greeter', 'rpc.method': 'SayHello', 'rpc.grpc.status_code': 0 });

@@ -77,7 +77,12 @@ export function spanName(s: L7Session): string {
   const p = s.l7_protocol;
   if (p === 'HTTP' || p === 'HTTP2') return s.request_type ? `${s.request_type} ${s.endpoint || s.request_resource || '/'}`.trim() : `${p} ${s.endpoint}`.trim();
   if (p === 'gRPC' || p === 'Dubbo') return s.endpoint || s.request_resource || p;
-  if (DB_SYSTEM[p]) return [s.request_type, s.request_domain].filter(Boolean).join(' ') || p;
+  if (DB_SYSTEM[p]) {
+    // The conventions' `{db.operation.name} {target}`: the SQL verb and table when parsed.
+    const op = s.attributes['sql.operation'];
+    if (op) return [op, s.attributes['sql.table'] || s.request_domain].filter(Boolean).join(' ');
+    return [s.request_type, s.request_domain].filter(Boolean).join(' ') || p;
+  }
   if (MESSAGING_SYSTEM[p]) return [s.request_type, s.request_resource].filter(Boolean).join(' ') || p;
   if (p === 'DNS') return `DNS ${s.request_type} ${s.request_resource}`.trim();
   if (p === 'TLS') return `TLS ${s.request_type || 'handshake'}`;
@@ -117,7 +122,8 @@ export function conventionAttributes(s: L7Session, flow: SessionFlow): Attribute
   } else if (DB_SYSTEM[p]) {
     set(a, 'db.system', DB_SYSTEM[p]);
     set(a, 'db.namespace', s.request_domain);
-    set(a, 'db.operation.name', s.request_type);
+    set(a, 'db.operation.name', s.attributes['sql.operation'] || s.request_type);
+    set(a, 'db.collection.name', s.attributes['sql.table']);
     set(a, 'db.query.text', s.request_resource);
     if (s.response_code !== null && s.response_status !== 'ok') set(a, 'db.response.status_code', String(s.response_code));
   } else if (MESSAGING_SYSTEM[p]) {
