@@ -579,6 +579,11 @@ export function inferKafka(data: Uint8Array, dir: Dir): 0 | 1 | 2 {
   if (idLen > 0) {
     const end = Math.min(14 + idLen, data.length);
     if (!printable(data, 14, end)) return 0;
+  } else if (len > 65536) {
+    // Real clients name themselves (client.id); a nameless first request
+    // claiming a large size is far more likely another binary protocol
+    // (FastCGI's record header reads as OffsetCommit with a 16 MB length).
+    return 0;
   }
   return idLen > 0 && len + 4 === data.length ? 2 : 1;
 }
