@@ -12,6 +12,9 @@ receivers:
       http:
         endpoint: \${env:METAFLOW_AGENT_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}
 processors:
+  # Host, process and (in a cluster) Kubernetes facts, before batch: batching
+  # drops the sender address that tagging by connection needs.
+  autotagging: {}
   memory_limiter:
     check_interval: 1s
     limit_percentage: 20
@@ -29,14 +32,14 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [otlp]
     metrics:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [otlp]
     logs:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [otlp]
 `;

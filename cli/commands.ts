@@ -124,7 +124,8 @@ export function componentsMarkdown(): string {
         continue;
       }
       out += '| key | type | default | meaning |\n|---|---|---|---|\n';
-      for (const k of keys) out += `| \`${k.key}\` | ${k.type} | ${k.default ? `\`${k.default}\`` : ''} | ${k.doc.replace(/\|/g, '\\|')} |\n`;
+      const cell = (s: string) => s.replace(/\|/g, '\\|');
+      for (const k of keys) out += `| \`${k.key}\` | ${cell(k.type)} | ${k.default ? `\`${cell(k.default)}\`` : ''} | ${cell(k.doc)} |\n`;
       out += '\n';
     }
   }

@@ -4,6 +4,7 @@ import { Registry } from './registry';
 import { Service } from './service';
 import { exported, journal, receivers, testExporter, testProcessor, testReceiver, tracesOf } from './testing/factories';
 import type { Traces } from './pdata';
+import { clientInfo, setClientInfo } from './clientinfo';
 
 const registry = new Registry([testReceiver, testProcessor, testExporter, forward]);
 
@@ -52,6 +53,7 @@ service:
 `);
     await svc.start();
     const original = tracesOf('op');
+    setClientInfo(original, { address: '10.9.8.7' });
     await (receivers.get('testrcv')?.traces as Consumer<'traces'>).consume(original);
     await svc.shutdown();
     expect(spanAttrs(exported.get('testexp/1')?.[0].data as Traces)).toEqual([{ m: 'testproc/m' }]);
@@ -59,6 +61,8 @@ service:
     // The read-only pipeline sees the data untouched.
     expect(spanAttrs(exported.get('testexp/3')?.[0].data as Traces)).toEqual([{}]);
     expect(spanAttrs(original)).toEqual([{}]);
+    // Copies keep the sender, for tagging by connection.
+    expect(clientInfo(exported.get('testexp/1')?.[0].data as Traces)).toEqual({ address: '10.9.8.7' });
   });
 
   it('starts exporters before receivers and shuts receivers down first', async () => {

@@ -27,6 +27,7 @@ import type {
 } from './component';
 import { SECTION } from './component';
 import type { Logger } from './logger';
+import { clientInfo, setClientInfo } from './clientinfo';
 import { cloneData, type Signal, type SignalData } from './pdata';
 import type { Telemetry } from './telemetry';
 
@@ -57,7 +58,7 @@ export class Fanout<S extends Signal> implements Consumer<S> {
 
   async consume(data: SignalData[S]): Promise<void> {
     if (this.consumers.length === 1) return this.consumers[0].consume(data);
-    const results = await Promise.allSettled(this.consumers.map((c, i) => c.consume(this.clone[i] ? cloneData(data) : data)));
+    const results = await Promise.allSettled(this.consumers.map((c, i) => c.consume(this.clone[i] ? copyOf(data) : data)));
     // The sender gets the first error; the other consumers kept their copies.
     for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
@@ -283,6 +284,14 @@ export class Graph implements Host {
     })();
     return this.stopping;
   }
+}
+
+/** A deep copy that keeps the batch's sender (see clientinfo.ts). */
+function copyOf<T extends SignalData[Signal]>(data: T): T {
+  const copy = cloneData(data);
+  const sender = clientInfo(data);
+  if (sender) setClientInfo(copy, sender);
+  return copy;
 }
 
 function fanout(consumers: Consumer[]): Consumer {

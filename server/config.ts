@@ -14,6 +14,10 @@ receivers:
       http:
         endpoint: \${env:METAFLOW_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}
 processors:
+  # Kubernetes and process facts for everything; no host detection here: the
+  # server's own host facts must not land on remote apps' data (agents send theirs).
+  autotagging:
+    detectors: []
   memory_limiter:
     check_interval: 1s
     limit_percentage: 80
@@ -39,14 +43,14 @@ service:
   pipelines:
     traces:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [clickhouse]
     metrics:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [clickhouse]
     logs:
       receivers: [otlp]
-      processors: [memory_limiter, batch]
+      processors: [memory_limiter, autotagging, batch]
       exporters: [clickhouse]
 `;

@@ -426,7 +426,7 @@ export interface KeyDoc {
 function typeName(schema: AnyOf): string {
   if (schema instanceof OptionalSchema) return typeName(schema.inner);
   if (schema instanceof DurationSchema) return 'duration';
-  if (schema instanceof EnumSchema) return schema.expected.replace(/^one of /, '').replace(/"/g, '').split(', ').join(' \\| ');
+  if (schema instanceof EnumSchema) return schema.expected.replace(/^one of /, '').replace(/"/g, '').split(', ').join(' | ');
   if (schema instanceof ArraySchema) return `list of ${typeName(schema.item)}`;
   if (schema instanceof RecordSchema) return `map of ${typeName(schema.value)}`;
   if (schema instanceof ObjectSchema) return 'map';
