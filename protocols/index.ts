@@ -6,18 +6,23 @@
  * their own.
  */
 import { spec as amqp } from './amqp';
+import { spec as dns } from './dns';
 import { spec as dubbo } from './dubbo';
 import { spec as http1 } from './http1';
 import { spec as http2 } from './http2';
 import { spec as kafka } from './kafka';
+import { spec as memcached } from './memcached';
 import { spec as mongo } from './mongo';
+import { spec as mqtt } from './mqtt';
 import { spec as mysql } from './mysql';
+import { spec as nats } from './nats';
 import { spec as postgresql } from './postgresql';
+import { spec as redis } from './redis';
 import { spec as tls } from './tls';
 import type { ProtocolSpec } from './types';
 
 /** Every protocol spec, in inference order. */
-export const PROTOCOLS: readonly ProtocolSpec[] = [tls, http2, http1, dubbo, amqp, mysql, postgresql, mongo, kafka];
+export const PROTOCOLS: readonly ProtocolSpec[] = [tls, http2, http1, dubbo, amqp, mqtt, nats, redis, memcached, mysql, postgresql, mongo, kafka, dns];
 
 export { L7Connection, DEFAULT_DETECT_OPTIONS } from './detector';
 export type { DetectOptions } from './detector';
