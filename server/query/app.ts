@@ -10,6 +10,8 @@
  *   `/api/traces/{traceID}`, answering in Jaeger's JSON envelope
  *   (`{data, total, limit, offset, errors}`).
  * - `GET /healthz`: 200 when the store answers, 503 otherwise.
+ * - Prometheus remote read (`POST /api/v1/read`, remoteread.ts) and the RED
+ *   and service-map APIs (`GET /api/v1/red`, `/api/v1/service-map`, red.ts).
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { SqlStore } from '../../pipeline/storage';
@@ -17,6 +19,8 @@ import type { Logger } from '../../pipeline/logger';
 import type { ComponentTelemetry } from '../../pipeline/telemetry';
 import { BadRequest, findTraces, operations, parseTraceQuery, services, traceById } from './jaeger';
 import { refuseReason } from './readonly';
+import { registerRedRoutes } from './red';
+import { registerRemoteRead } from './remoteread';
 import type { QueryConfig } from './config';
 
 /** What the app needs from its host. */
@@ -136,6 +140,9 @@ export function createApp(deps: AppDeps): express.Express {
       return { data: [trace] };
     }),
   );
+
+  registerRemoteRead(app, deps);
+  registerRedRoutes(app, deps);
 
   app.use((req: Request, res: Response) => {
     res.status(404).json({ error: `no route ${req.method} ${req.path}` });

@@ -1,0 +1,2 @@
+/** The `redmetrics` connector (spanmetrics): RED metrics from spans. */
+export { factory } from './factory';

@@ -1,0 +1,2 @@
+/** The `servicegraph` connector: service-graph edges from spans. */
+export { factory } from './factory';

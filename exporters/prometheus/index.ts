@@ -1,0 +1,2 @@
+/** The `prometheus` exporter: a scrape endpoint. */
+export { factory } from './factory';

@@ -1,0 +1,2 @@
+/** The `prometheusremotewrite` exporter. */
+export { factory } from './factory';

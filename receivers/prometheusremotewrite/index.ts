@@ -1,0 +1,2 @@
+/** The `prometheusremotewrite` receiver. */
+export { factory, PrometheusRemoteWriteReceiver } from './factory';
