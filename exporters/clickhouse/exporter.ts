@@ -13,6 +13,11 @@
  *   batch already reached are remembered (keyed by the batch object, which
  *   the queue passes unchanged to every retry) so a retry after a partial
  *   failure does not store the same points twice.
+ * - Network data has its own tables (schema-network.ts): log records with
+ *   eventName `metaflow.flow_log` go to `flow_log`, metrics named
+ *   `metaflow.network.*` to `network_metrics` (pivoted, one row per server
+ *   endpoint and interval), the rest of a batch to the contrib tables as
+ *   before; a batch with both makes two inserts, tracked like metrics.
  * - The component is a {@link StoreProvider}: after start, `store()` gives
  *   the query service read access to the same database.
  * - Shutdown stops the queues — inserts in flight finish, each still-queued
@@ -28,10 +33,13 @@ import type { SqlStore, StoreProvider } from '../../pipeline/storage';
 import type { ComponentTelemetry } from '../../pipeline/telemetry';
 import type { ResolvedConfig } from './config';
 import { BlockTooLargeError, type NativeBlock } from './native';
+import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { MetricRows, type MetricKind } from './rows-metrics';
+import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
 import { TraceRows } from './rows-traces';
 import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from './schema';
+import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
 import { StoreError, type TelemetryStore } from './store';
@@ -60,8 +68,10 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly traceRows: Pool<TraceRows>;
   private readonly logRows: Pool<LogRows>;
   private readonly metricRows: Pool<MetricRows>;
-  /** Metric tables each in-flight batch has already been written to. */
-  private readonly metricsDone = new WeakMap<Metrics, Set<MetricKind>>();
+  private readonly flowLogRows: Pool<FlowLogRows>;
+  private readonly netRows: Pool<NetMetricRows>;
+  /** Tables each in-flight batch (metrics, or logs with flow logs) has already been written to. */
+  private readonly partsDone = new WeakMap<Metrics | Logs, Set<MetricKind | 'network' | 'flow' | 'logs'>>();
   private readonly metricTables: Record<MetricKind, string>;
   private st: TelemetryStore | undefined;
   private shuttingDown = false;
@@ -85,6 +95,8 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     this.traceRows = new Pool(() => new TraceRows(), keep);
     this.logRows = new Pool(() => new LogRows(), keep);
     this.metricRows = new Pool(() => new MetricRows(), keep);
+    this.flowLogRows = new Pool(() => new FlowLogRows(), keep);
+    this.netRows = new Pool(() => new NetMetricRows(), keep);
     const common = { queue: cfg.queue, retry: cfg.retry, timeoutMs: cfg.timeoutMs, telemetry: this.telemetry, logger: this.logger };
     if (signals.has('traces')) {
       const q = new ExportQueue({ ...common, signal: 'traces', send: (d: Traces, a: AbortSignal) => this.sendTraces(d, a) });
@@ -163,7 +175,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       command: (sql: string) => store.command(sql),
       select: async (sql: string) => (await store.query(sql)).rows,
     };
-    const run = () => migrate(exec, o);
+    const run = async () => [...(await migrate(exec, o)), ...(await migrateNetwork(exec, o))];
     // Exporters sharing an embedded engine would otherwise race on the same migrations.
     const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}`, run) : await run();
     if (applied.length) this.logger.info('clickhouse schema migrated', { database: o.database, versions: applied.join(',') });
@@ -221,6 +233,33 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
 
   private async sendLogs(data: Logs, abort: AbortSignal): Promise<void> {
     const store = this.requireStore();
+    if (!hasFlowLogs(data)) return this.insertLogs(store, data, abort);
+    const { flow, other } = splitFlowLogs(data);
+    let done = this.partsDone.get(data);
+    if (!done) this.partsDone.set(data, (done = new Set()));
+    if (!done.has('logs')) {
+      await this.insertLogs(store, other, abort);
+      done.add('logs');
+    }
+    if (!done.has('flow')) {
+      const rows = this.flowLogRows.take();
+      try {
+        try {
+          rows.append(flow);
+        } catch (err) {
+          throw this.encodeError(err, 'flow logs', countItems('logs', flow));
+        }
+        if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_TABLE, rows.block, abort);
+      } finally {
+        rows.block.reset();
+        this.flowLogRows.give(rows);
+      }
+      done.add('flow');
+    }
+    this.partsDone.delete(data);
+  }
+
+  private async insertLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {
     const rows = this.logRows.take();
     try {
       try {
@@ -237,22 +276,38 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
 
   private async sendMetrics(data: Metrics, abort: AbortSignal): Promise<void> {
     const store = this.requireStore();
+    const network = hasNetworkMetrics(data);
+    const rest = network ? withoutNetworkMetrics(data) : data;
     const rows = this.metricRows.take();
     const table = this.metricTables;
     try {
       try {
-        rows.append(data);
+        rows.append(rest);
       } catch (err) {
-        throw this.encodeError(err, 'metric points', countItems('metrics', data));
+        throw this.encodeError(err, 'metric points', countItems('metrics', rest));
       }
-      let done = this.metricsDone.get(data);
+      let done = this.partsDone.get(data);
       for (const [kind, block] of rows.blocks) {
         if (block.rows === 0 || done?.has(kind)) continue;
         await this.insert(store, table[kind], block, abort);
-        if (!done) this.metricsDone.set(data, (done = new Set()));
+        if (!done) this.partsDone.set(data, (done = new Set()));
         done.add(kind);
       }
-      this.metricsDone.delete(data);
+      if (network && !done?.has('network')) {
+        const net = this.netRows.take();
+        try {
+          try {
+            net.append(data);
+          } catch (err) {
+            throw this.encodeError(err, 'network metrics', countItems('metrics', data) - countItems('metrics', rest));
+          }
+          if (net.block.rows > 0) await this.insert(store, NETWORK_METRICS_TABLE, net.block, abort);
+        } finally {
+          net.block.reset();
+          this.netRows.give(net);
+        }
+      }
+      this.partsDone.delete(data);
     } finally {
       rows.reset();
       this.metricRows.give(rows);

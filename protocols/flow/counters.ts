@@ -55,8 +55,18 @@ export const ART = 28;
 export const CIT = 31;
 /** The whole handshake: the first SYN to the client's ACK of the SYN-ACK. */
 export const RTT = 34;
+/** Flows that started (1 in a flow's first second; summed in aggregates). */
+export const NEW_FLOWS = 37;
+/** Flows that ended. */
+export const CLOSED_FLOWS = 38;
+/** TCP flows that ended without completing the handshake they started (connection failures). */
+export const FAILED_FLOWS = 39;
+/** Flows that ended by idle timeout while established (or any UDP/other flow). */
+export const TIMEOUT_FLOWS = 40;
+/** TCP flows that ended with a reset. */
+export const RESET_FLOWS = 41;
 /** Slots per counter set. */
-export const N_COUNTERS = 37;
+export const N_COUNTERS = 42;
 
 /** The time statistics (each three slots: sum, count, max). */
 export const TIME_STATS = [RTT_CLIENT, RTT_SERVER, SRT, ART, CIT, RTT] as const;
@@ -94,29 +104,38 @@ export function isZero(c: Counters): boolean {
   return true;
 }
 
-/** Stable names of the slots (flow log and metric keys), by slot; time statistics as `<name>_sum|_count|_max`. */
+/**
+ * Stable names of the slots, by slot (`client_*`: sent by the client,
+ * `server_*`: sent by the server); time statistics as `<name>_sum`,
+ * `<name>_count`, `<name>_max`.
+ */
 export const COUNTER_NAMES: readonly string[] = (() => {
   const names = new Array<string>(N_COUNTERS).fill('');
   const plain: Array<[number, string]> = [
-    [PKT_TX, 'packets_tx'],
-    [PKT_RX, 'packets_rx'],
-    [BYTE_TX, 'bytes_tx'],
-    [BYTE_RX, 'bytes_rx'],
-    [PAYLOAD_TX, 'payload_bytes_tx'],
-    [PAYLOAD_RX, 'payload_bytes_rx'],
-    [RETRANS_TX, 'retrans_tx'],
-    [RETRANS_RX, 'retrans_rx'],
-    [OOO_TX, 'ooo_tx'],
-    [OOO_RX, 'ooo_rx'],
-    [ZERO_WIN_TX, 'zero_win_tx'],
-    [ZERO_WIN_RX, 'zero_win_rx'],
-    [RST_TX, 'rst_tx'],
-    [RST_RX, 'rst_rx'],
+    [PKT_TX, 'client_packets'],
+    [PKT_RX, 'server_packets'],
+    [BYTE_TX, 'client_bytes'],
+    [BYTE_RX, 'server_bytes'],
+    [PAYLOAD_TX, 'client_payload_bytes'],
+    [PAYLOAD_RX, 'server_payload_bytes'],
+    [RETRANS_TX, 'client_retrans'],
+    [RETRANS_RX, 'server_retrans'],
+    [OOO_TX, 'client_ooo'],
+    [OOO_RX, 'server_ooo'],
+    [ZERO_WIN_TX, 'client_zero_win'],
+    [ZERO_WIN_RX, 'server_zero_win'],
+    [RST_TX, 'client_rst'],
+    [RST_RX, 'server_rst'],
     [FIN, 'fin'],
     [SYN, 'syn'],
     [SYNACK, 'synack'],
     [SYN_RETRANS, 'syn_retrans'],
     [SYNACK_RETRANS, 'synack_retrans'],
+    [NEW_FLOWS, 'new_flows'],
+    [CLOSED_FLOWS, 'closed_flows'],
+    [FAILED_FLOWS, 'failed_flows'],
+    [TIMEOUT_FLOWS, 'timeout_flows'],
+    [RESET_FLOWS, 'reset_flows'],
   ];
   for (const [i, n] of plain) names[i] = n;
   const times: Array<[number, string]> = [

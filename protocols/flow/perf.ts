@@ -216,9 +216,9 @@ export class TcpPerf {
         c[SYNACK_RETRANS]++;
       }
     } else if (isAck) {
-      // The server's first ACK after the handshake ends it without an RTT;
-      // repeated pure ACKs cannot be told from keep-alives, so none is a retransmission.
-      this.handshaking = fpd;
+      // A server ACK ends the handshake without an RTT. Repeated pure ACKs
+      // cannot be told from keep-alives, so none is a retransmission.
+      if (!fpd) this.handshaking = false;
     } else if (len > 1) {
       const kind = same.classify(seq, len);
       if (kind === SEQ_RETRANS) c[RETRANS_TX + dir]++;
@@ -273,7 +273,9 @@ export class TcpPerf {
         oppo.rttOk = false;
         same.rttFullOk = false;
       }
-      opening = isAck;
+      // The ACK that completes the handshake ends it: later ACKs (window
+      // updates, keep-alives) are no second RTT sample.
+      opening = isAck && !handshakeAck;
     }
     if (handshakeAck) same.handshakeAck = true;
     return opening;

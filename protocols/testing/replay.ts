@@ -28,15 +28,15 @@
  *   packets read. Synchronous; never throws for bad packets (a file that is
  *   not a capture throws CaptureFormatError).
  */
-import { L7Connection } from '../detector';
-import type { Dir, FeedFlags, L7Session, ParserContext, ParserOptions, ProtocolSpec } from '../types';
+import type { L7Session, ParserOptions, ProtocolSpec } from '../types';
 import { DEFAULT_PARSER_OPTIONS } from '../types';
-import { DecodeStatus, PacketDecoder, TcpFlag } from '../packet/decode';
+import { PacketDecoder } from '../packet/decode';
 import type { DecodeOptions } from '../packet/decode';
 import { CaptureReader } from '../packet/pcap';
 import type { CaptureStats } from '../packet/pcap';
-import { ReassemblyPool, TcpReassembler } from '../stream/tcp';
+import { ReassemblyPool } from '../stream/tcp';
 import type { ReassemblyCounters, ReassemblyLimits } from '../stream/tcp';
+import { FlowTable } from '../flow/table';
 
 /** A session with the connection it came from. */
 export interface ReplayedSession extends L7Session {
@@ -81,21 +81,6 @@ export function replayPcap(file: string, specs: readonly ProtocolSpec[], options
   return { sessions: r.sessions, malformed: r.malformed, packets: r.packets };
 }
 
-interface Conn {
-  transport: 'tcp' | 'udp';
-  clientIp: string;
-  clientPort: number;
-  serverIp: string;
-  serverPort: number;
-  l7: L7Connection;
-  tcp: TcpReassembler | undefined;
-  /** The client's SYN sequence number, -1 when no SYN was seen. */
-  synSeq: number;
-  lastNs: bigint;
-}
-
-const SECOND = 1_000_000_000n;
-
 /** {@link replayPcap} with packet-layer options and counters. */
 export function replayPcapDetailed(
   file: string,
@@ -104,97 +89,53 @@ export function replayPcapDetailed(
   replayOptions: Partial<ReplayOptions> = {},
 ): ReplayDetails {
   const parserOptions: ParserOptions = { ...DEFAULT_PARSER_OPTIONS, ...options };
-  const tcpSpecs = specs.filter((s) => s.transport !== 'udp');
-  const udpSpecs = specs.filter((s) => s.transport !== 'tcp');
   const reader = CaptureReader.readFile(file);
   const decoder = new PacketDecoder(replayOptions.decode);
   const pool = new ReassemblyPool(undefined, replayOptions.reassembly);
   const sessions: ReplayedSession[] = [];
   const malformed: Record<string, number> = {};
-  const conns = new Map<string, Conn>();
-  const all: Conn[] = [];
-  let firstDstPort = -1;
-  let lastExpire = -1n;
-
-  const open = (transport: 'tcp' | 'udp', clientIp: string, clientPort: number, serverIp: string, serverPort: number): Conn => {
-    const ctx: ParserContext = {
-      options: parserOptions,
-      emit(s: L7Session) {
-        sessions.push({ ...s, transport, client_ip: clientIp, client_port: clientPort, server_ip: serverIp, server_port: serverPort });
+  // The flow table with the harness's rules: the capture's first destination
+  // port decides direction, TCP/UDP only, nothing times out or is evicted
+  // (connections end at port reuse or at the end of the file).
+  const table = new FlowTable(
+    {
+      direction: 'capture',
+      transportOnly: true,
+      maxFlows: Infinity,
+      timeouts: { opening: Infinity, established: Infinity, closing: Infinity, closed: Infinity, datagram: Infinity },
+      flowLogIntervalNs: Infinity,
+      maxServers: 1,
+      l7: { specs, parser: parserOptions, keepUnknown: true },
+      reassembly: pool,
+    },
+    {
+      session(s: L7Session, f) {
+        sessions.push({
+          ...s,
+          transport: f.protocol === 6 ? 'tcp' : 'udp',
+          client_ip: f.client_ip,
+          client_port: f.client_port,
+          server_ip: f.server_ip,
+          server_port: f.server_port,
+        });
       },
       malformed(reason: string) {
         malformed[reason] = (malformed[reason] ?? 0) + 1;
       },
-    };
-    const l7 = new L7Connection(transport === 'tcp' ? tcpSpecs : udpSpecs, serverPort, ctx);
-    const conn: Conn = { transport, clientIp, clientPort, serverIp, serverPort, l7, tcp: undefined, synSeq: -1, lastNs: 0n };
-    if (transport === 'tcp') {
-      conn.tcp = new TcpReassembler((dir: Dir, data: Uint8Array, t: bigint, gap: boolean) => l7.feed(dir, data, t, gap ? { gap: true } : {}), pool);
-    }
-    all.push(conn);
-    return conn;
-  };
-  const finish = (conn: Conn): void => {
-    conn.tcp?.close();
-    conn.l7.close(conn.lastNs);
-  };
-
+    },
+  );
   for (let p = reader.next(); p; p = reader.next()) {
     const d = decoder.decodePacket(p);
-    if (d.status !== DecodeStatus.OK || (d.protocol !== 6 && d.protocol !== 17)) continue;
-    const ts = p.tsNs;
-    if (firstDstPort < 0) firstDstPort = d.dstPort;
-    const tcp = d.protocol === 6;
-    const srcFirst = d.srcIp < d.dstIp || (d.srcIp === d.dstIp && d.srcPort <= d.dstPort);
-    const key = srcFirst
-      ? `${d.protocol}|${d.tunnelId}|${d.srcIp}|${d.srcPort}|${d.dstIp}|${d.dstPort}`
-      : `${d.protocol}|${d.tunnelId}|${d.dstIp}|${d.dstPort}|${d.srcIp}|${d.srcPort}`;
-    let conn = conns.get(key);
-    const flags = d.tcpFlags;
-    const pureSyn = tcp && (flags & (TcpFlag.SYN | TcpFlag.ACK)) === TcpFlag.SYN;
-    if (conn && pureSyn) {
-      const t = conn.tcp as TcpReassembler;
-      const reused = t.reset || t.finSeen(0) || t.finSeen(1) || (conn.synSeq >= 0 && conn.synSeq !== d.seq);
-      if (reused) {
-        finish(conn);
-        conn = undefined;
-      }
-    }
-    if (!conn) {
-      let clientIsSrc: boolean;
-      if (tcp && (flags & TcpFlag.SYN) !== 0) clientIsSrc = (flags & TcpFlag.ACK) === 0;
-      else if (d.dstPort === firstDstPort && d.srcPort !== firstDstPort) clientIsSrc = true;
-      else if (d.srcPort === firstDstPort && d.dstPort !== firstDstPort) clientIsSrc = false;
-      else clientIsSrc = true;
-      conn = clientIsSrc ? open(tcp ? 'tcp' : 'udp', d.srcIp, d.srcPort, d.dstIp, d.dstPort) : open(tcp ? 'tcp' : 'udp', d.dstIp, d.dstPort, d.srcIp, d.srcPort);
-      conns.set(key, conn);
-    }
-    conn.lastNs = ts;
-    const dir: Dir = d.srcPort === conn.clientPort && d.srcIp === conn.clientIp ? 0 : 1;
-    if (tcp) {
-      if (pureSyn && dir === 0) conn.synSeq = d.seq;
-      (conn.tcp as TcpReassembler).segmentPacket(dir, d, p);
-    } else if (d.payloadLength > 0) {
-      const flagsUdp: FeedFlags = { datagram: true };
-      conn.l7.feed(dir, d.payload(), ts, flagsUdp);
-    }
-    if (lastExpire < 0n) lastExpire = ts;
-    else if (ts - lastExpire >= SECOND) {
-      lastExpire = ts;
-      for (const c of conns.values()) {
-        c.tcp?.expire(ts);
-        c.l7.expire(ts);
-      }
-    }
+    table.packet(d, p);
   }
-  for (const conn of conns.values()) finish(conn);
+  table.flush();
   sessions.sort((a, b) => (a.start_time < b.start_time ? -1 : a.start_time > b.start_time ? 1 : 0));
   return {
     sessions,
     malformed,
     packets: reader.stats.packets,
     dropped: decoder.dropCounts(),
-    connections: all.length,
+    connections: table.counters.flowsCreated,
     capture: reader.stats,
     reassembly: pool.counters,
   };
