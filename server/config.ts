@@ -1,6 +1,9 @@
 /**
- * The server's default configuration: OTLP in, batching under a memory limit,
- * the embedded ClickHouse store, and the query service. `metaflow server`
+ * The server's default configuration: OTLP and Prometheus remote write in,
+ * batching under a memory limit, RED metrics and the service graph computed
+ * from every span (the redmetrics and servicegraph connectors feed the
+ * metrics pipeline, so `/api/v1/red` and `/api/v1/service-map` answer out of
+ * the box), the embedded ClickHouse store, and the query service. `metaflow server`
  * runs it when no --config is given; `metaflow start` runs it together with
  * the agent's local receivers. Values can be overridden by --config files,
  * which merge over it key by key.
@@ -13,6 +16,15 @@ receivers:
         endpoint: \${env:METAFLOW_OTLP_GRPC_ENDPOINT:-0.0.0.0:4317}
       http:
         endpoint: \${env:METAFLOW_OTLP_HTTP_ENDPOINT:-0.0.0.0:4318}
+  prometheusremotewrite:
+    endpoint: \${env:METAFLOW_REMOTE_WRITE_ENDPOINT:-0.0.0.0:9201}
+connectors:
+  redmetrics: {}
+  # More halves may wait for their other half than the Collector's 1000: a
+  # server sees every service's spans at tens of thousands per second.
+  servicegraph:
+    store:
+      max_items: 50000
 processors:
   # Kubernetes and process facts for everything; no host detection here: the
   # server's own host facts must not land on remote apps' data (agents send theirs).
@@ -44,9 +56,9 @@ service:
     traces:
       receivers: [otlp]
       processors: [memory_limiter, autotagging, batch]
-      exporters: [clickhouse]
+      exporters: [clickhouse, redmetrics, servicegraph]
     metrics:
-      receivers: [otlp]
+      receivers: [otlp, prometheusremotewrite, redmetrics, servicegraph]
       processors: [memory_limiter, autotagging, batch]
       exporters: [clickhouse]
     logs:

@@ -23,6 +23,8 @@ export interface Metaflow {
   httpPort: number;
   queryPort: number;
   telemetryPort: number;
+  /** The Prometheus remote-write receiver of the server's default config. */
+  remoteWritePort: number;
   dataDir: string;
   /** Everything it wrote to stderr so far. */
   logs(): string;
@@ -65,7 +67,7 @@ function requireBuild(): void {
 /** Starts metaflow and waits until it serves. */
 export async function startMetaflow(opts: StartOptions = {}): Promise<Metaflow> {
   requireBuild();
-  const [grpcPort, httpPort, queryPort, telemetryPort] = await freePorts(4);
+  const [grpcPort, httpPort, queryPort, telemetryPort, remoteWritePort] = await freePorts(5);
   const dataDir = opts.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'metaflow-e2e-'));
   const command = opts.command ?? 'start';
   const args = [...(opts.nodeArgs ?? []), CLI, command, ...(opts.configs ?? []).flatMap((c) => ['--config', c])];
@@ -75,6 +77,7 @@ export async function startMetaflow(opts: StartOptions = {}): Promise<Metaflow> 
     METAFLOW_OTLP_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
     METAFLOW_QUERY_ENDPOINT: `127.0.0.1:${queryPort}`,
     METAFLOW_TELEMETRY_ENDPOINT: `127.0.0.1:${telemetryPort}`,
+    METAFLOW_REMOTE_WRITE_ENDPOINT: `127.0.0.1:${remoteWritePort}`,
     METAFLOW_AGENT_OTLP_GRPC_ENDPOINT: `127.0.0.1:${grpcPort}`,
     METAFLOW_AGENT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
     METAFLOW_AGENT_TELEMETRY_ENDPOINT: `127.0.0.1:${telemetryPort}`,
@@ -93,6 +96,7 @@ export async function startMetaflow(opts: StartOptions = {}): Promise<Metaflow> 
     httpPort,
     queryPort,
     telemetryPort,
+    remoteWritePort,
     dataDir,
     process: child,
     logs: () => stderr,
