@@ -1,0 +1,4 @@
+/** The `ebpf` receiver. */
+export { factory } from './factory';
+export { EbpfReceiver, type EbpfReceiverStats } from './receiver';
+export type { EbpfReceiverConfig } from './config';

@@ -1,0 +1,76 @@
+/**
+ * The ebpf receiver's filters, applied in the kernel: allow and deny by
+ * process name, pid, port and cgroup, against a real nginx and real curl.
+ * Runs for real as root with BTF once `make -C bpf` built the programs.
+ */
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import { checkSupport } from '../bpf/index';
+import { SpanKind } from '../pipeline/pdata';
+import { spec as httpSpec } from '../protocols/http1';
+import { startReceiver, type CollectedSpan } from '../receivers/ebpf/testing';
+import { nginxAvailable, startNginx, type NginxServer } from './helpers/nginx';
+
+const support = checkSupport();
+const why = !support.ok ? support.error.message : !nginxAvailable() ? 'nginx is not installed' : '';
+if (why) console.warn(`skipping the ebpf filter tests: ${why}`);
+const suite = why ? describe.skip : describe;
+
+function curl(url: string): Promise<void> {
+  return new Promise((resolve, reject) => execFile('curl', ['-sf', '-o', '/dev/null', url], { timeout: 10_000 }, (err) => (err ? reject(err) : resolve())));
+}
+
+/** This process's cgroup v2 path (the children it spawns start in it). */
+function ownCgroup(): string {
+  const line = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n').find((l) => l.startsWith('0::'));
+  return line ? line.slice(3) || '/' : '/';
+}
+
+suite('ebpf receiver filters', () => {
+  let nginx: NginxServer;
+  beforeAll(async () => {
+    nginx = await startNginx({ files: { 'a.txt': 'a' } });
+  }, 30_000);
+  afterAll(async () => {
+    await nginx?.destroy();
+  });
+
+  /** Starts a receiver with `filters`, makes `n` tagged requests, returns the spans of them. */
+  async function traced(filters: Record<string, unknown>, tag: string): Promise<CollectedSpan[]> {
+    const h = await startReceiver(filters, [httpSpec]);
+    try {
+      await curl(`${nginx.url}/a.txt?${tag}`);
+      // A request that is traced shows up within a flush; give filtered ones the same time.
+      await new Promise((r) => setTimeout(r, 1000));
+      return h.spans.filter((s) => s.attributes['url.query'] === tag);
+    } finally {
+      await h.stop();
+    }
+  }
+
+  const kinds = (spans: CollectedSpan[]) => spans.map((s) => `${s.kind === SpanKind.SERVER ? 'server' : 'client'}:${s.resource['process.executable.name']}`).sort();
+
+  it('traces both ends without filters', async () => {
+    expect(kinds(await traced({}, 'none'))).toEqual(['client:curl', 'server:nginx']);
+  });
+
+  it('allows by process name and by pid', async () => {
+    expect(kinds(await traced({ allow: { process_names: ['curl'] } }, 'allow-name'))).toEqual(['client:curl']);
+    const worker = nginx.pids().filter((p) => p !== nginx.pids()[0]);
+    expect(worker.length).toBe(1);
+    expect(kinds(await traced({ allow: { pids: worker } }, 'allow-pid'))).toEqual(['server:nginx']);
+  });
+
+  it('denies by process name, wins over allow, and filters by port', async () => {
+    expect(kinds(await traced({ deny: { process_names: ['nginx'] } }, 'deny-name'))).toEqual(['client:curl']);
+    expect(kinds(await traced({ allow: { process_names: ['curl', 'nginx'] }, deny: { process_names: ['curl'] } }, 'deny-wins'))).toEqual(['server:nginx']);
+    expect(kinds(await traced({ deny: { ports: [nginx.port] } }, 'deny-port'))).toEqual([]);
+    expect(kinds(await traced({ allow: { ports: [nginx.port + 1 === 65536 ? 1 : nginx.port + 1] } }, 'allow-other-port'))).toEqual([]);
+    expect(kinds(await traced({ allow: { ports: [nginx.port] } }, 'allow-port'))).toEqual(['client:curl', 'server:nginx']);
+  });
+
+  it('filters by cgroup (the processes this test starts share its cgroup)', async () => {
+    expect(kinds(await traced({ deny: { cgroups: [ownCgroup()] } }, 'deny-cgroup'))).toEqual([]);
+    expect(kinds(await traced({ allow: { cgroups: [ownCgroup()] } }, 'allow-cgroup'))).toEqual(['client:curl', 'server:nginx']);
+  });
+});
