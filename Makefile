@@ -39,7 +39,10 @@ node_modules/.installed: package-lock.json package.json
 	npm install --no-audit --no-fund --no-save
 	@touch $@
 
+# bpf/: the eBPF programs and the addon that loads them (says why and builds
+# nothing where clang, bpftool, libbpf-dev or kernel BTF are missing).
 build: npm
+	$(MAKE) -C bpf
 	node scripts/gen-registry.js
 	$(NODE_BIN)/tsc -p tsconfig.json
 
@@ -59,3 +62,4 @@ bench: deps build
 
 clean:
 	rm -rf dist node_modules/.installed
+	$(MAKE) -C bpf clean
