@@ -54,7 +54,7 @@ export function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
-const VALUE_FLAGS = new Set(['config', 'format', 'server', 'data-dir']);
+const VALUE_FLAGS = new Set(['config', 'format', 'server', 'data-dir', 'protocols']);
 
 /** The registry of this build. */
 export function buildRegistry(): Registry {
@@ -72,6 +72,8 @@ Usage:
   metaflow components [--markdown]        list this build's components (--markdown: config reference)
   metaflow query "SQL" [--format table|json] [--server URL]
                                           run a read-only query on a running server
+  metaflow replay FILE [--format jsonl|table] [--flows] [--protocols=A,B]
+                                          L7 sessions (and with --flows, flows with L4 metrics) of a pcap/pcapng file
 Several --config values merge in order; a value may be a file, env:VAR or yaml:INLINE.
 `;
 

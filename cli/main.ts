@@ -4,6 +4,7 @@
  */
 import { components, parseArgs, query, run, USAGE, validate, type Output } from './commands';
 import { dist } from './components.generated';
+import { replayCommand } from './replay';
 
 const io: Output = {
   out: (t) => process.stdout.write(t),
@@ -31,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return components(io, args.flags.markdown === true);
     case 'query':
       return query(args, io);
+    case 'replay':
+      return replayCommand(args, { ...io, isTTY: process.stderr.isTTY === true });
     default:
       io.err(`metaflow: unknown command "${args.command}"\n\n${USAGE}`);
       return 2;
