@@ -36,7 +36,12 @@ function hex(n: number, rand: () => number): string {
   return s;
 }
 
-function makeRequests(): Buffer[] {
+/**
+ * The requests the benchmark sends: `DISTINCT_REQUESTS` encoded
+ * ExportTraceServiceRequests of `spansPerRequest` spans each. Exported so
+ * the micro-benchmarks can decode and encode exactly these bytes.
+ */
+export function makeRequests(spansPerRequest = perRequest): Buffer[] {
   let seed = 12345;
   const rand = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
   const base = BigInt(Date.now()) * 1_000_000n;
@@ -45,9 +50,9 @@ function makeRequests(): Buffer[] {
     const svc = r % 10;
     const spans: Span[] = [];
     let traceId = hex(32, rand);
-    for (let i = 0; i < perRequest; i++) {
+    for (let i = 0; i < spansPerRequest; i++) {
       if (i % 8 === 0) traceId = hex(32, rand);
-      const start = base + BigInt(r * perRequest + i) * 1000n;
+      const start = base + BigInt(r * spansPerRequest + i) * 1000n;
       spans.push({
         traceId,
         spanId: hex(16, rand),
@@ -125,6 +130,35 @@ function cpuOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
+/**
+ * CPU seconds by thread group: the main JavaScript thread (tid = pid), V8's
+ * helper threads (GC, compiler), libuv's pool, and the rest (chDB's engine
+ * threads, gRPC has none of its own). Threads that ended are not counted, so
+ * the groups may add up to less than {@link cpuOf}.
+ */
+function threadCpuOf(pid: number): Record<string, number> {
+  const out: Record<string, number> = { main: 0, v8: 0, libuv: 0, other: 0 };
+  let tids: string[];
+  try {
+    tids = fs.readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const fields = stat.split(') ')[1].split(' ');
+      const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const group = Number(tid) === pid ? 'main' : /^V8 |^DelayedTask|^node$/.test(comm) ? 'v8' : /^libuv-worker/.test(comm) ? 'libuv' : 'other';
+      out[group] += cpu;
+    } catch {
+      // The thread ended between the listing and the read.
+    }
+  }
+  return out;
+}
+
 function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : 0;
@@ -172,6 +206,7 @@ async function main(): Promise<void> {
     }
   };
   const cpu0 = cpuOf(pid);
+  const threads0 = threadCpuOf(pid);
   const own0 = process.cpuUsage();
   const t0 = Date.now();
   const workers = Array.from({ length: concurrency }, () => worker());
@@ -196,6 +231,11 @@ async function main(): Promise<void> {
   }
   const drainedSeconds = (Date.now() - t0) / 1000;
   const serverCpu = cpuOf(pid) - cpu0;
+  const threads1 = threadCpuOf(pid);
+  const perSpan = (cpuSeconds: number) => `${((cpuSeconds / stored) * 1e6).toFixed(1)} µs`;
+  const byThread = Object.keys(threads1)
+    .map((g) => `${g} ${perSpan(threads1[g] - (threads0[g] ?? 0))}`)
+    .join(', ');
   const own = process.cpuUsage(own0);
   const loadCpu = (own.user + own.system) / 1e6;
   client.close();
@@ -231,13 +271,16 @@ async function main(): Promise<void> {
   console.log(`| end to end ÷ one-insert ceiling | ${((sustained / ceilingOne) * 100).toFixed(0)}% |`);
   console.log(`| end to end ÷ 8192-row ceiling | ${((sustained / ceilingBatched) * 100).toFixed(0)}% |`);
   console.log(`| server CPU | ${serverCpu.toFixed(1)} s over ${drainedSeconds.toFixed(1)} s (${(serverCpu / drainedSeconds).toFixed(2)} cores; ${((serverCpu / stored) * 1e6).toFixed(1)} µs per span) |`);
+  console.log(`| server CPU per span by thread | ${byThread} |`);
   console.log(`| load generator CPU (same machine) | ${loadCpu.toFixed(1)} s (${(loadCpu / drainedSeconds).toFixed(2)} cores) |`);
   console.log(`| server peak RSS | ${mib(peak)} |`);
   console.log(`| server RSS at 25/50/75/100% of the run | ${mib(quarter(1))} / ${mib(quarter(2))} / ${mib(quarter(3))} / ${mib(quarter(4))} |`);
   console.log(`| pushback answers (retried) / errors | ${pushback} / ${errors} |`);
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

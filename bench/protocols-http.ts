@@ -1,190 +1,37 @@
 /**
- * Throughput of the HTTP/1, HTTP/2 and gRPC parsers on one core, against
- * tshark on the same captures.
+ * Workloads of the HTTP/1, HTTP/2 and gRPC parsers for `bench/protocols.ts`
+ * (the machinery is `bench/lib/protocol-bench.ts`). Definitions only: run
+ * them with `node dist/bench/protocols.js [seconds] HTTP,HTTP2`.
  *
- * Run: `npx tsc -p . && node dist/bench/protocols-http.js [seconds]`
+ * - The DeepFlow conformance captures (flow_generator/http): the HTTP/1 ones
+ *   (client-ip, httpv1, sw8) and the HTTP/2 + gRPC ones (the rest; replayed
+ *   with both HTTP specs competing, since h2c_ascii starts as an HTTP/1.1
+ *   `Upgrade: h2c`).
+ * - Synthetic captures large enough for steady-state figures: HTTP/1.1
+ *   keep-alive (GETs with browser-like headers, chunked and Content-Length
+ *   bodies, POSTs), HTTP/2 (h2load-like: many concurrent streams,
+ *   Huffman-coded headers with incremental indexing) and gRPC (unary calls
+ *   with trailers).
  *
- * Workloads:
- * - the DeepFlow conformance captures (../shared/conformance/deepflow/
- *   flow_generator/http), HTTP/1 ones and HTTP/2 + gRPC ones;
- * - three synthetic captures written to a temporary folder, large enough for
- *   steady-state figures: HTTP/1.1 keep-alive (GETs with browser-like headers,
- *   chunked and Content-Length bodies, POSTs), HTTP/2 (h2load-like: many
- *   concurrent streams, Huffman-coded headers with incremental indexing) and
- *   gRPC (unary calls with trailers).
- *
- * Each capture is first replayed once through replayPcap with recording
- * parsers, which keeps the exact chunks (and flags) every connection's parser
- * receives. The timed loop then feeds those chunks from memory to fresh
- * parsers — packet decoding and TCP reassembly are not measured — for the
- * given duration (default 3 s per workload), and prints sessions/s and MB/s of
- * L7 payload. The baseline is `tshark -r FILE -T fields -e <method> -e
- * <status>` on the same file (wall time, including its start-up, which
- * dominates on the small conformance files: its time on an empty capture is
- * printed too), and the ratio of our MB/s to tshark's.
+ * tshark extracts method, path and status (`http.*`, `http2.headers.*`).
  */
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { spec as http1Spec } from '../protocols/http1';
 import { spec as http2Spec } from '../protocols/http2';
 import { DATA, FLAG_END_HEADERS, FLAG_END_STREAM, HEADERS, PREFACE, SETTINGS } from '../protocols/http2/parser';
 import { frame, hpackBlock, type HeaderRep } from '../protocols/http2/testkit';
-import { replayPcap } from '../protocols/testing/replay';
-import { buildPacket, writePcap, type WrittenPacket } from '../protocols/testing/pcap-writer';
-import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ProtocolSpec } from '../protocols/types';
-import { DEFAULT_PARSER_OPTIONS } from '../protocols/types';
-
-interface Chunk {
-  dir: Dir;
-  data: Uint8Array;
-  time: bigint;
-  flags: FeedFlags;
-}
-
-interface Recorded {
-  spec: ProtocolSpec;
-  chunks: Chunk[];
-  closeAt: bigint;
-}
-
-/** Replays a capture once, keeping every chunk each connection's parser gets. */
-function record(file: string): Recorded[] {
-  const out: Recorded[] = [];
-  const wrap = (spec: ProtocolSpec): ProtocolSpec => ({
-    ...spec,
-    infer: spec.infer.bind(spec),
-    create(ctx: ParserContext): ConnectionParser {
-      const inner = spec.create(ctx);
-      const rec: Recorded = { spec, chunks: [], closeAt: 0n };
-      out.push(rec);
-      return {
-        feed(dir, data, time, flags) {
-          rec.chunks.push({ dir, data: Uint8Array.from(data), time, flags: { ...flags } });
-          inner.feed(dir, data, time, flags);
-        },
-        expire: (now) => inner.expire(now),
-        close(now) {
-          rec.closeAt = now;
-          inner.close(now);
-        },
-      };
-    },
-  });
-  replayPcap(file, [wrap(http1Spec), wrap(http2Spec)]);
-  return out;
-}
-
-/** Feeds recorded connections to fresh parsers for `seconds`; returns sessions/s and MB/s. */
-function measure(conns: Recorded[], seconds: number): { sessionsPerSec: number; mbPerSec: number; sessionsPerPass: number; bytesPerPass: number } {
-  let sessions = 0;
-  const ctx: ParserContext = {
-    options: DEFAULT_PARSER_OPTIONS,
-    emit: (_s: L7Session) => {
-      sessions++;
-    },
-    malformed: () => undefined,
-  };
-  let bytesPerPass = 0;
-  for (const c of conns) for (const ch of c.chunks) bytesPerPass += ch.data.length;
-  const pass = () => {
-    for (const c of conns) {
-      const p = c.spec.create(ctx);
-      for (const ch of c.chunks) p.feed(ch.dir, ch.data, ch.time, ch.flags);
-      p.close(c.closeAt);
-    }
-  };
-  // Warm up (JIT), then time whole passes.
-  const warm = Date.now();
-  while (Date.now() - warm < 300) pass();
-  sessions = 0;
-  let passes = 0;
-  const start = process.hrtime.bigint();
-  const limit = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < limit) {
-    pass();
-    passes++;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  const secs = Number(elapsed) / 1e9;
-  return { sessionsPerSec: sessions / secs, mbPerSec: (bytesPerPass * passes) / secs / 1e6, sessionsPerPass: sessions / passes, bytesPerPass };
-}
+import { printDefinitionsOnly, writeConversations, type Conversation, type ProtocolWorkload } from './lib/protocol-bench';
 
 /**
- * Wall time of tshark extracting method and status fields from `file`, best
- * of three, and how many method/status values it printed (proof it decoded).
+ * HTTP/1.1 keep-alive connections, `perConn` requests each, in four kinds
+ * taking turns: GET with a 1,200-byte Content-Length body, GET answered
+ * chunked, GET answered 404, POST of a JSON body answered 201. Requests carry
+ * browser-like headers, a traceparent and an X-Request-ID.
  */
-function tshark(file: string, fields: string[], decodeAs: string[] = []): { seconds: number; values: number } {
-  let best = Infinity;
-  let values = 0;
-  for (let i = 0; i < 3; i++) {
-    const args = ['-r', file, '-n', '-T', 'fields', '-E', 'occurrence=a'];
-    for (const f of fields) args.push('-e', f);
-    for (const d of decodeAs) args.push('-d', d);
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('tshark', args, { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
-    const t = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
-    best = Math.min(best, t);
-    values = r.stdout.toString().split(/[\t\n,]/).filter((v) => v !== '').length;
-  }
-  return { seconds: best, values };
-}
-
-// ---- synthetic captures -----------------------------------------------------
-
-/** Writes TCP conversations (client/server payload steps per connection) as a pcap with proper handshakes and segmentation. */
-function writeConversations(file: string, serverPort: number, convs: Array<Array<[Dir, Uint8Array]>>): void {
-  const packets: WrittenPacket[] = [];
-  let t = 1_700_000_000_000_000_000n;
-  const tick = () => (t += 20_000n);
-  convs.forEach((steps, i) => {
-    const client = `10.1.${(i >> 8) & 255}.${(i & 255) + 1}`;
-    const server = '10.2.0.1';
-    const cport = 30000 + i;
-    const seq = [1000, 5000];
-    const pkt = (dir: Dir, flags: string, payload?: Uint8Array) => {
-      const p = buildPacket({
-        src: dir === 0 ? client : server,
-        dst: dir === 0 ? server : client,
-        protocol: 'tcp',
-        sport: dir === 0 ? cport : serverPort,
-        dport: dir === 0 ? serverPort : cport,
-        seq: seq[dir],
-        ack: seq[1 - dir],
-        flags,
-        payload,
-      });
-      packets.push({ tsNs: tick(), data: p });
-    };
-    pkt(0, 'S');
-    seq[0]++;
-    pkt(1, 'SA');
-    seq[1]++;
-    pkt(0, 'A');
-    for (const [dir, data] of steps) {
-      for (let o = 0; o < data.length; o += 1448) {
-        const seg = data.subarray(o, Math.min(data.length, o + 1448));
-        pkt(dir, 'PA', seg);
-        seq[dir] += seg.length;
-      }
-    }
-    pkt(0, 'FA');
-    seq[0]++;
-    pkt(1, 'FA');
-    seq[1]++;
-    pkt(0, 'A');
-  });
-  writePcap(file, packets);
-}
-
-function http1Conversations(connections: number, perConn: number): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+function http1Conversations(connections: number, perConn: number): Conversation[] {
+  const convs: Conversation[] = [];
   const ua = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36';
   for (let c = 0; c < connections; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [];
+    const steps: Conversation = [];
     for (let i = 0; i < perConn; i++) {
       const n = c * perConn + i;
       const kind = n % 4;
@@ -221,10 +68,18 @@ function grpcMessage(body: Buffer): Buffer {
   return Buffer.concat([head, body]);
 }
 
-function http2Conversations(connections: number, perConn: number, grpc: boolean): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+/**
+ * HTTP/2 connections, `perConn` streams each, in batches of 50 concurrent
+ * streams answered in reverse order. Plain HTTP/2: GETs of 800-byte images;
+ * gRPC: unary calls with a protobuf body, answered with headers, a message
+ * and trailers (grpc-status 5 on every tenth). The first request inserts its
+ * headers into the HPACK table and later ones reference them, as h2load and
+ * grpc-js do.
+ */
+function http2Conversations(connections: number, perConn: number, grpc: boolean): Conversation[] {
+  const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [[0, Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100]))])], [1, Buffer.concat([frame(SETTINGS, 0, 0), frame(SETTINGS, 1, 0)])]];
+    const steps: Conversation = [[0, Buffer.concat([PREFACE, frame(SETTINGS, 0, 0, Buffer.from([0, 3, 0, 0, 0, 100]))])], [1, Buffer.concat([frame(SETTINGS, 0, 0), frame(SETTINGS, 1, 0)])]];
     // Batches of concurrent streams: requests first, then the responses in reverse order.
     for (let b = 0; b < perConn; b += 50) {
       const ids: number[] = [];
@@ -273,57 +128,45 @@ function http2Conversations(connections: number, perConn: number, grpc: boolean)
   return convs;
 }
 
-// ---- main -------------------------------------------------------------------
 
-function main(): void {
-  const seconds = Number(process.argv[2] ?? 3);
-  const conf = path.resolve(__dirname, '..', '..', '..', 'shared', 'conformance', 'deepflow', 'flow_generator', 'http');
-  const confDir = fs.existsSync(conf) ? conf : path.resolve(process.cwd(), '..', 'shared', 'conformance', 'deepflow', 'flow_generator', 'http');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bench-http-'));
-  try {
-    const h1File = path.join(tmp, 'http1.pcap');
-    const h2File = path.join(tmp, 'http2.pcap');
-    const grpcFile = path.join(tmp, 'grpc.pcap');
-    writeConversations(h1File, 8080, http1Conversations(40, 250));
-    writeConversations(h2File, 8443, http2Conversations(20, 500, false));
-    writeConversations(grpcFile, 50051, http2Conversations(20, 500, true));
-    const confFiles = fs.readdirSync(confDir).filter((f) => f.endsWith('.pcap'));
-    const h1Conf = confFiles.filter((f) => ['client-ip.pcap', 'httpv1.pcap', 'sw8.pcap'].includes(f)).map((f) => path.join(confDir, f));
-    const h2Conf = confFiles.filter((f) => !['client-ip.pcap', 'httpv1.pcap', 'sw8.pcap'].includes(f)).map((f) => path.join(confDir, f));
-    const h1Fields = ['http.request.method', 'http.response.code'];
-    const h2Fields = ['http2.headers.method', 'http2.headers.status'];
-    const workloads: Array<{ name: string; files: string[]; fields: string[]; decodeAs: string[] }> = [
-      { name: 'conformance HTTP/1 (client-ip, httpv1, sw8)', files: h1Conf, fields: h1Fields, decodeAs: [] },
-      { name: 'conformance HTTP/2 + gRPC (6 captures)', files: h2Conf, fields: h2Fields, decodeAs: ['tcp.port==9001,http2', 'tcp.port==38888,http2', 'tcp.port==30035,http2', 'tcp.port==7000,http2', 'tcp.port==7070,http2', 'tcp.port==11800,http2'] },
-      { name: 'synthetic HTTP/1.1 keep-alive (10,000 requests)', files: [h1File], fields: h1Fields, decodeAs: [] },
-      { name: 'synthetic HTTP/2 (10,000 streams, 50 concurrent)', files: [h2File], fields: h2Fields, decodeAs: ['tcp.port==8443,http2'] },
-      { name: 'synthetic gRPC unary (10,000 calls)', files: [grpcFile], fields: h2Fields, decodeAs: ['tcp.port==50051,http2'] },
-    ];
-    const empty = path.join(tmp, 'empty.pcap');
-    writePcap(empty, []);
-    const tsharkStartup = tshark(empty, h1Fields).seconds;
-    console.log(`tshark start-up (empty capture): ${(tsharkStartup * 1000).toFixed(0)} ms`);
-    console.log('workload | sessions/pass | L7 MB/pass | ours sessions/s | ours MB/s | tshark s (values) | tshark MB/s | ours/tshark');
-    for (const w of workloads) {
-      const conns = w.files.flatMap((f) => record(f));
-      const m = measure(conns, seconds);
-      let ts = 0;
-      let values = 0;
-      for (const f of w.files) {
-        const r = tshark(f, w.fields, w.decodeAs);
-        ts += r.seconds;
-        values += r.values;
-      }
-      const tsMb = m.bytesPerPass / ts / 1e6;
-      console.log(
-        `${w.name} | ${m.sessionsPerPass.toFixed(0)} | ${(m.bytesPerPass / 1e6).toFixed(3)} | ${m.sessionsPerSec.toFixed(0)} | ${m.mbPerSec.toFixed(1)} | ${ts.toFixed(2)} (${values}) | ${tsMb.toFixed(2)} | ${(m.mbPerSec / tsMb).toFixed(0)}x`,
-      );
-    }
-  } finally {
-    // MF_BENCH_KEEP=1 keeps the synthetic captures (to look at them with tshark).
-    if (process.env.MF_BENCH_KEEP) console.log(`captures kept in ${tmp}`);
-    else fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
+/** The conformance captures that are HTTP/1; the folder's others are HTTP/2 and gRPC. */
+const HTTP1_CAPTURES = new Set(['client-ip.pcap', 'httpv1.pcap', 'sw8.pcap']);
+const HTTP1_FIELDS = ['http.request.method', 'http.request.uri', 'http.response.code'];
+const HTTP2_FIELDS = ['http2.headers.method', 'http2.headers.path', 'http2.headers.status'];
 
-main();
+/** The HTTP/1 and HTTP/2 (gRPC) workloads: conformance, then synthetic. */
+export const httpWorkloads: readonly ProtocolWorkload[] = [
+  {
+    spec: http1Spec,
+    name: 'conformance HTTP/1',
+    capture: { kind: 'conformance', folder: 'http', include: (f) => HTTP1_CAPTURES.has(f) },
+    tshark: { fields: HTTP1_FIELDS, dissector: 'http' },
+  },
+  {
+    spec: http1Spec,
+    name: 'synthetic keep-alive, 10,000 requests',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 8080, http1Conversations(40, 250)) },
+    tshark: { fields: HTTP1_FIELDS, dissector: 'http' },
+  },
+  {
+    spec: http2Spec,
+    name: 'conformance HTTP/2 + gRPC',
+    replaySpecs: [http1Spec, http2Spec],
+    capture: { kind: 'conformance', folder: 'http', include: (f) => !HTTP1_CAPTURES.has(f) },
+    tshark: { fields: HTTP2_FIELDS, dissector: 'http2' },
+  },
+  {
+    spec: http2Spec,
+    name: 'synthetic HTTP/2, 10,000 streams, 50 concurrent',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 8443, http2Conversations(20, 500, false)) },
+    tshark: { fields: HTTP2_FIELDS, dissector: 'http2' },
+  },
+  {
+    spec: http2Spec,
+    name: 'synthetic gRPC unary, 10,000 calls',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 50051, http2Conversations(20, 500, true)) },
+    tshark: { fields: HTTP2_FIELDS, dissector: 'http2' },
+  },
+];
+
+if (require.main === module) printDefinitionsOnly('HTTP,HTTP2');

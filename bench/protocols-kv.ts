@@ -1,192 +1,27 @@
 /**
- * Throughput of the DNS, Redis, Memcached, MQTT and NATS parsers on one core,
- * against tshark on the same captures.
+ * Workloads of the DNS, Redis, Memcached, MQTT and NATS parsers for
+ * `bench/protocols.ts` (the machinery is `bench/lib/protocol-bench.ts`).
+ * Definitions only: run them with
+ * `node dist/bench/protocols.js [seconds] DNS,Redis,Memcached,MQTT,NATS`.
  *
- * Run: `npx tsc -p . && node dist/bench/protocols-kv.js [seconds]`
+ * Per protocol:
+ * - the DeepFlow conformance captures (flow_generator/<protocol>);
+ * - a synthetic capture large enough for a steady-state figure: DNS over UDP
+ *   (A/AAAA/CNAME answers), Redis with pipelined commands, memcached
+ *   set/get with values, MQTT QoS 1 publishes with their acks, NATS
+ *   publishes and deliveries.
  *
- * Workloads, per protocol:
- * - the DeepFlow conformance captures (../shared/conformance/deepflow/
- *   flow_generator/<protocol>);
- * - a synthetic capture written to a temporary folder, large enough for
- *   steady-state figures: DNS over UDP (A/AAAA/CNAME answers), Redis with
- *   pipelined commands, memcached set/get with values, MQTT QoS 1 publishes
- *   with their acks, NATS publishes and deliveries.
- *
- * Each capture is replayed once through replayPcap with recording specs,
- * which keeps the exact chunks (and flags) every connection's parser gets.
- * The timed loop feeds those chunks from memory to fresh parsers — packet
- * decoding and reassembly are not measured — for the given duration
- * (default 3 s per workload) and prints sessions/s and MB/s of L7 payload.
- * The baseline is `tshark -r FILE -T fields -e <field>` on the same file
- * (wall time, best of three, start-up included: its time on an empty capture
- * is printed too), and the ratio of our MB/s to tshark's. tshark 4.0 has no
- * NATS dissector: for NATS it dissects TCP only (`-e tcp.len`), which the
- * output says.
+ * tshark 4.0 has no NATS dissector: for NATS it dissects TCP only
+ * (`-e tcp.len`), which the table's notes say.
  */
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { spec as dnsSpec } from '../protocols/dns';
 import { spec as memcachedSpec } from '../protocols/memcached';
 import { spec as mqttSpec } from '../protocols/mqtt';
 import { spec as natsSpec } from '../protocols/nats';
 import { spec as redisSpec } from '../protocols/redis';
-import { buildPacket, writePcap, type WrittenPacket } from '../protocols/testing/pcap-writer';
-import { replayPcap } from '../protocols/testing/replay';
-import type { ConnectionParser, Dir, FeedFlags, ParserContext, ProtocolSpec } from '../protocols/types';
-import { DEFAULT_PARSER_OPTIONS } from '../protocols/types';
+import { printDefinitionsOnly, writeConversations, writeDatagrams, type Conversation, type ProtocolWorkload, type TsharkQuery } from './lib/protocol-bench';
 
-interface Chunk {
-  dir: Dir;
-  data: Uint8Array;
-  time: bigint;
-  flags: FeedFlags;
-}
-
-interface Recorded {
-  spec: ProtocolSpec;
-  chunks: Chunk[];
-  closeAt: bigint;
-}
-
-/** Replays a capture once with `spec`, keeping every chunk each connection's parser gets. */
-function record(file: string, spec: ProtocolSpec): Recorded[] {
-  const out: Recorded[] = [];
-  const recording: ProtocolSpec = {
-    name: spec.name,
-    transport: spec.transport,
-    ports: spec.ports,
-    infer: (d, dir, port) => spec.infer(d, dir, port),
-    create(ctx: ParserContext): ConnectionParser {
-      const inner = spec.create(ctx);
-      const rec: Recorded = { spec, chunks: [], closeAt: 0n };
-      out.push(rec);
-      return {
-        feed(dir, data, time, flags) {
-          rec.chunks.push({ dir, data: Uint8Array.from(data), time, flags: { ...flags } });
-          inner.feed(dir, data, time, flags);
-        },
-        expire: (now) => inner.expire(now),
-        close(now) {
-          rec.closeAt = now;
-          inner.close(now);
-        },
-      };
-    },
-  };
-  replayPcap(file, [recording]);
-  return out;
-}
-
-interface Measured {
-  sessionsPerSec: number;
-  mbPerSec: number;
-  sessionsPerPass: number;
-  bytesPerPass: number;
-}
-
-/** Feeds recorded connections to fresh parsers for `seconds`. */
-function measure(conns: Recorded[], seconds: number): Measured {
-  let sessions = 0;
-  const ctx: ParserContext = {
-    options: DEFAULT_PARSER_OPTIONS,
-    emit: () => {
-      sessions++;
-    },
-    malformed: () => undefined,
-  };
-  let bytesPerPass = 0;
-  for (const c of conns) for (const ch of c.chunks) bytesPerPass += ch.data.length;
-  const pass = () => {
-    for (const c of conns) {
-      const p = c.spec.create(ctx);
-      for (const ch of c.chunks) p.feed(ch.dir, ch.data, ch.time, ch.flags);
-      p.close(c.closeAt);
-    }
-  };
-  const warm = Date.now();
-  while (Date.now() - warm < 300) pass();
-  sessions = 0;
-  let passes = 0;
-  const start = process.hrtime.bigint();
-  const limit = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < limit) {
-    pass();
-    passes++;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  const secs = Number(elapsed) / 1e9;
-  return { sessionsPerSec: sessions / secs, mbPerSec: (bytesPerPass * passes) / secs / 1e6, sessionsPerPass: sessions / passes, bytesPerPass };
-}
-
-/** Wall time of `tshark -r file -T fields -e field…`, best of three, and the values it printed. */
-function tshark(file: string, fields: string[], decodeAs: string[] = []): { seconds: number; values: number } {
-  let best = Infinity;
-  let values = 0;
-  for (let i = 0; i < 3; i++) {
-    const args = ['-r', file, '-n', '-T', 'fields', '-E', 'occurrence=a'];
-    for (const f of fields) args.push('-e', f);
-    for (const d of decodeAs) args.push('-d', d);
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('tshark', args, { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
-    const t = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
-    best = Math.min(best, t);
-    values = r.stdout.toString().split(/[\t\n,]/).filter((v) => v !== '').length;
-  }
-  return { seconds: best, values };
-}
-
-// ---- synthetic captures -----------------------------------------------------
-
-let clock = 1_700_000_000_000_000_000n;
-const tick = () => (clock += 20_000n);
-
-/** TCP conversations (payload steps per connection) with handshakes and 1448-byte segments. */
-function writeTcp(file: string, serverPort: number, convs: Array<Array<[Dir, Uint8Array]>>): void {
-  const packets: WrittenPacket[] = [];
-  convs.forEach((steps, i) => {
-    const client = `10.1.${(i >> 8) & 255}.${(i & 255) + 1}`;
-    const server = '10.2.0.1';
-    const cport = 30000 + i;
-    const seq = [1000, 5000];
-    const pkt = (dir: Dir, flags: string, payload?: Uint8Array) => {
-      const data = buildPacket({
-        src: dir === 0 ? client : server,
-        dst: dir === 0 ? server : client,
-        protocol: 'tcp',
-        sport: dir === 0 ? cport : serverPort,
-        dport: dir === 0 ? serverPort : cport,
-        seq: seq[dir],
-        ack: seq[1 - dir],
-        flags,
-        payload,
-      });
-      packets.push({ tsNs: tick(), data });
-    };
-    pkt(0, 'S');
-    seq[0]++;
-    pkt(1, 'SA');
-    seq[1]++;
-    pkt(0, 'A');
-    for (const [dir, data] of steps) {
-      for (let o = 0; o < data.length; o += 1448) {
-        const seg = data.subarray(o, Math.min(data.length, o + 1448));
-        pkt(dir, 'PA', seg);
-        seq[dir] += seg.length;
-      }
-    }
-    pkt(0, 'FA');
-    seq[0]++;
-    pkt(1, 'FA');
-    seq[1]++;
-    pkt(0, 'A');
-  });
-  writePcap(file, packets);
-}
-
+/** A DNS name in wire format (labels, no compression). */
 function dnsName(name: string): number[] {
   const out: number[] = [];
   for (const l of name.split('.')) out.push(l.length, ...Buffer.from(l));
@@ -194,9 +29,9 @@ function dnsName(name: string): number[] {
   return out;
 }
 
-/** 10,000 UDP queries with answers: A, AAAA and CNAME → A, from 100 client ports. */
-function writeDns(file: string): void {
-  const packets: WrittenPacket[] = [];
+/** 10,000 DNS queries over UDP with their answers (A, AAAA, CNAME → A in turn); 100 client ports. */
+function dnsExchanges(): Array<[Uint8Array, Uint8Array]> {
+  const exchanges: Array<[Uint8Array, Uint8Array]> = [];
   for (let i = 0; i < 10_000; i++) {
     const id = i & 0xffff;
     const kind = i % 3;
@@ -213,21 +48,21 @@ function writeDns(file: string): void {
       an = 2;
     }
     const r = [id >> 8, id & 255, 0x81, 0x80, 0, 1, 0, an, 0, 0, 0, 0, ...qname, 0, qtype, 0, 1, ...answers];
-    const cport = 40000 + (i % 100);
-    packets.push({ tsNs: tick(), data: buildPacket({ src: '10.1.0.5', dst: '10.96.0.10', protocol: 'udp', sport: cport, dport: 53, payload: Uint8Array.from(q) }) });
-    packets.push({ tsNs: tick(), data: buildPacket({ src: '10.96.0.10', dst: '10.1.0.5', protocol: 'udp', sport: 53, dport: cport, payload: Uint8Array.from(r) }) });
+    exchanges.push([Uint8Array.from(q), Uint8Array.from(r)]);
   }
-  writePcap(file, packets);
+  return exchanges;
 }
 
+/** The text protocols' payloads. */
 const B = (s: string) => Buffer.from(s);
+/** A RESP array of bulk strings: a Redis command as clients send it. */
 const resp = (...a: string[]) => `*${a.length}\r\n` + a.map((x) => `$${Buffer.byteLength(x)}\r\n${x}\r\n`).join('');
 
 /** 20 connections × 1,000 Redis commands, pipelined 50 at a time (SET, GET, HGETALL, INCR). */
-function redisConversations(): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+function redisConversations(): Conversation[] {
+  const convs: Conversation[] = [];
   for (let c = 0; c < 20; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [];
+    const steps: Conversation = [];
     for (let b = 0; b < 20; b++) {
       let req = '';
       let rep = '';
@@ -259,11 +94,11 @@ function redisConversations(): Array<Array<[Dir, Uint8Array]>> {
 }
 
 /** 20 connections × 500 set + get pairs with 200-byte values. */
-function memcachedConversations(): Array<Array<[Dir, Uint8Array]>> {
+function memcachedConversations(): Conversation[] {
   const value = 'm'.repeat(200);
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+  const convs: Conversation[] = [];
   for (let c = 0; c < 20; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [];
+    const steps: Conversation = [];
     for (let i = 0; i < 500; i++) {
       const key = `item:${c}:${i}`;
       steps.push([0, B(`set ${key} 0 300 ${value.length}\r\n${value}\r\n`)], [1, B('STORED\r\n')]);
@@ -274,6 +109,7 @@ function memcachedConversations(): Array<Array<[Dir, Uint8Array]>> {
   return convs;
 }
 
+/** An MQTT control packet: fixed header with variable-length remaining length, then `body`. */
 function mqttPacket(first: number, body: number[]): Uint8Array {
   const len: number[] = [];
   let n = body.length;
@@ -285,13 +121,14 @@ function mqttPacket(first: number, body: number[]): Uint8Array {
   } while (n);
   return Uint8Array.from([first, ...len, ...body]);
 }
+/** An MQTT UTF-8 string: 16-bit length, bytes. */
 const mstr = (s: string) => [s.length >> 8, s.length & 255, ...Buffer.from(s)];
 
 /** 20 connections: CONNECT, then 1,000 QoS 1 PUBLISH (100-byte payloads) with PUBACK. */
-function mqttConversations(): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+function mqttConversations(): Conversation[] {
+  const convs: Conversation[] = [];
   for (let c = 0; c < 20; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [
+    const steps: Conversation = [
       [0, mqttPacket(0x10, [...mstr('MQTT'), 4, 2, 0, 60, ...mstr(`sensor-${c}`)])],
       [1, mqttPacket(0x20, [0, 0])],
     ];
@@ -305,11 +142,11 @@ function mqttConversations(): Array<Array<[Dir, Uint8Array]>> {
 }
 
 /** 20 connections: INFO/CONNECT, then 1,000 PUB (100-byte payloads) each echoed back as MSG. */
-function natsConversations(): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+function natsConversations(): Conversation[] {
+  const convs: Conversation[] = [];
   const payload = 'n'.repeat(100);
   for (let c = 0; c < 20; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [
+    const steps: Conversation = [
       [1, B('INFO {"server_id":"NBENCH","server_name":"bench","version":"2.10.7","go":"go1.21","host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576,"proto":1}\r\n')],
       [0, B('CONNECT {"verbose":false,"pedantic":false,"name":"bench","lang":"go","version":"1.31.0","protocol":1,"headers":true}\r\nSUB orders.> 1\r\n')],
     ];
@@ -322,72 +159,25 @@ function natsConversations(): Array<Array<[Dir, Uint8Array]>> {
   return convs;
 }
 
-// ---- main -------------------------------------------------------------------
 
-interface Workload {
-  name: string;
-  spec: ProtocolSpec;
-  files: string[];
-  fields: string[];
-  decodeAs: string[];
-}
+const DNS: TsharkQuery = { fields: ['dns.qry.name', 'dns.flags.rcode', 'dns.a'], dissector: 'dns' };
+const REDIS: TsharkQuery = { fields: ['resp.array.length', 'resp.bulk_string.value'], dissector: 'resp' };
+const MEMCACHED: TsharkQuery = { fields: ['memcache.command', 'memcache.key', 'memcache.response'], dissector: 'memcache' };
+const MQTT: TsharkQuery = { fields: ['mqtt.msgtype', 'mqtt.topic'], dissector: 'mqtt' };
+const NATS: TsharkQuery = { fields: ['tcp.len'], note: 'tshark has no NATS dissector: its figure is TCP only (tcp.len)' };
 
-function main(): void {
-  const seconds = Number(process.argv[2] ?? 3);
-  const rel = path.join('shared', 'conformance', 'deepflow', 'flow_generator');
-  const near = path.resolve(__dirname, '..', '..', '..', rel);
-  const root = fs.existsSync(near) ? near : path.resolve(process.cwd(), '..', rel);
-  const conformance = (dir: string) =>
-    fs
-      .readdirSync(path.join(root, dir))
-      .filter((f) => f.endsWith('.pcap'))
-      .map((f) => path.join(root, dir, f));
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bench-kv-'));
-  try {
-    const file = (name: string) => path.join(tmp, name);
-    writeDns(file('dns.pcap'));
-    writeTcp(file('redis.pcap'), 6379, redisConversations());
-    writeTcp(file('memcached.pcap'), 11211, memcachedConversations());
-    writeTcp(file('mqtt.pcap'), 1883, mqttConversations());
-    writeTcp(file('nats.pcap'), 4222, natsConversations());
-    const natsNote = 'tcp.len (tshark has no NATS dissector)';
-    const workloads: Workload[] = [
-      { name: 'conformance DNS (4 captures)', spec: dnsSpec, files: conformance('dns'), fields: ['dns.qry.name'], decodeAs: [] },
-      { name: 'synthetic DNS/UDP (10,000 queries)', spec: dnsSpec, files: [file('dns.pcap')], fields: ['dns.qry.name'], decodeAs: [] },
-      { name: 'conformance Redis (2 captures)', spec: redisSpec, files: conformance('redis'), fields: ['resp.array.length'], decodeAs: ['tcp.port==6379,resp'] },
-      { name: 'synthetic Redis pipelined (20,000 commands)', spec: redisSpec, files: [file('redis.pcap')], fields: ['resp.array.length'], decodeAs: ['tcp.port==6379,resp'] },
-      { name: 'conformance Memcached (1 capture)', spec: memcachedSpec, files: conformance('memcached'), fields: ['memcache.command'], decodeAs: [] },
-      { name: 'synthetic Memcached (20,000 commands)', spec: memcachedSpec, files: [file('memcached.pcap')], fields: ['memcache.command'], decodeAs: [] },
-      { name: 'conformance MQTT (5 captures)', spec: mqttSpec, files: conformance('mqtt'), fields: ['mqtt.msgtype'], decodeAs: [] },
-      { name: 'synthetic MQTT QoS 1 (20,000 publishes)', spec: mqttSpec, files: [file('mqtt.pcap')], fields: ['mqtt.topic'], decodeAs: [] },
-      { name: 'conformance NATS (6 captures)', spec: natsSpec, files: conformance('nats'), fields: ['tcp.len'], decodeAs: [] },
-      { name: 'synthetic NATS (40,000 operations)', spec: natsSpec, files: [file('nats.pcap')], fields: ['tcp.len'], decodeAs: [] },
-    ];
-    const empty = file('empty.pcap');
-    writePcap(empty, []);
-    console.log(`tshark start-up (empty capture): ${(tshark(empty, ['dns.qry.name']).seconds * 1000).toFixed(0)} ms`);
-    console.log('workload | sessions/pass | L7 MB/pass | ours sessions/s | ours MB/s | tshark field | tshark s (values) | tshark MB/s | ours/tshark');
-    for (const w of workloads) {
-      const conns = w.files.flatMap((f) => record(f, w.spec));
-      const m = measure(conns, seconds);
-      let ts = 0;
-      let values = 0;
-      for (const f of w.files) {
-        const r = tshark(f, w.fields, w.decodeAs);
-        ts += r.seconds;
-        values += r.values;
-      }
-      const tsMb = m.bytesPerPass / ts / 1e6;
-      const field = w.fields[0] === 'tcp.len' ? natsNote : w.fields.join(',');
-      console.log(
-        `${w.name} | ${m.sessionsPerPass.toFixed(0)} | ${(m.bytesPerPass / 1e6).toFixed(3)} | ${m.sessionsPerSec.toFixed(0)} | ${m.mbPerSec.toFixed(1)} | ${field} | ${ts.toFixed(2)} (${values}) | ${tsMb.toFixed(2)} | ${(m.mbPerSec / tsMb).toFixed(0)}x`,
-      );
-    }
-  } finally {
-    // MF_BENCH_KEEP=1 keeps the synthetic captures (to look at them with tshark).
-    if (process.env.MF_BENCH_KEEP) console.log(`captures kept in ${tmp}`);
-    else fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
+/** The DNS, Redis, Memcached, MQTT and NATS workloads: conformance, then synthetic, per protocol. */
+export const kvWorkloads: readonly ProtocolWorkload[] = [
+  { spec: dnsSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'dns' }, tshark: DNS },
+  { spec: dnsSpec, name: 'synthetic UDP, 10,000 queries', capture: { kind: 'synthetic', write: (f) => writeDatagrams(f, 53, dnsExchanges()) }, tshark: DNS },
+  { spec: redisSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'redis' }, tshark: REDIS },
+  { spec: redisSpec, name: 'synthetic pipelined, 20,000 commands', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 6379, redisConversations()) }, tshark: REDIS },
+  { spec: memcachedSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'memcached' }, tshark: MEMCACHED },
+  { spec: memcachedSpec, name: 'synthetic set/get, 20,000 commands', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 11211, memcachedConversations()) }, tshark: MEMCACHED },
+  { spec: mqttSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'mqtt' }, tshark: MQTT },
+  { spec: mqttSpec, name: 'synthetic QoS 1, 20,000 publishes', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 1883, mqttConversations()) }, tshark: MQTT },
+  { spec: natsSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'nats' }, tshark: NATS },
+  { spec: natsSpec, name: 'synthetic PUB/MSG, 40,000 operations', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 4222, natsConversations()) }, tshark: NATS },
+];
 
-main();
+if (require.main === module) printDefinitionsOnly('DNS,Redis,Memcached,MQTT,NATS');

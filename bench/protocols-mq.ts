@@ -1,34 +1,24 @@
 /**
- * Throughput of the Kafka, Dubbo, MongoDB, AMQP and TLS parsers on one core,
- * against tshark on the same captures.
+ * Workloads of the Kafka, Dubbo, MongoDB, AMQP and TLS parsers for
+ * `bench/protocols.ts` (the machinery is `bench/lib/protocol-bench.ts`).
+ * Definitions only: run them with
+ * `node dist/bench/protocols.js [seconds] Kafka,Dubbo,MongoDB,AMQP,TLS`.
  *
- * Run: `npx tsc -p . && node dist/bench/protocols-mq.js [seconds]`
- *
- * Workloads, per protocol:
- * - the DeepFlow conformance captures (../shared/conformance/deepflow/
- *   flow_generator/{kafka,dubbo,mongo,amqp}; there are no TLS ones), all of
- *   a protocol's files together;
- * - a synthetic capture written to a temporary folder, large enough for a
- *   steady-state figure: Kafka Produce v3 with record headers and Fetch v4
- *   with 4 KB of records; Dubbo Hessian2 calls with attachments; MongoDB
- *   OP_MSG find/insert with replies; AMQP publishes with trace headers and
- *   deliveries; TLS 1.2 handshakes with a certificate, then 16 KB of
+ * Per protocol:
+ * - the DeepFlow conformance captures (flow_generator/{kafka,dubbo,mongo,
+ *   amqp}; there are none for TLS);
+ * - a synthetic capture large enough for a steady-state figure: Kafka
+ *   Produce v3 with record headers and Fetch v4 with 4 KB of records; Dubbo
+ *   Hessian2 calls with attachments; MongoDB OP_MSG find/insert with
+ *   replies; AMQP publishes with trace headers and deliveries; TLS 1.2
+ *   handshakes with a real certificate (made with openssl), then 16 KB of
  *   application data each way.
  *
- * Each capture is replayed once through replayPcap with recording specs,
- * which keeps the exact chunks (and flags) every connection's parser gets.
- * The timed loop then feeds those chunks from memory to fresh parsers —
- * packet decoding and TCP reassembly are not measured — for the given
- * duration (default 3 s per workload), and prints sessions/s and MB/s of L7
- * payload. The baseline is `tshark -r FILE -T fields -e <field>` on the same
- * file (wall time including start-up, which dominates the tiny conformance
- * files; its time on an empty capture is printed), and the ratio of our MB/s
- * to tshark's. tshark has no Dubbo dissector: its Dubbo figure is `tcp.len`,
- * i.e. TCP only.
+ * tshark has no Dubbo dissector: its Dubbo figure is `tcp.len`, i.e. TCP
+ * only, which the table's notes say.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { BSON, Long } from 'bson';
 import { spec as amqpSpec } from '../protocols/amqp';
@@ -36,158 +26,8 @@ import { spec as dubboSpec } from '../protocols/dubbo';
 import { spec as kafkaSpec } from '../protocols/kafka';
 import { spec as mongoSpec } from '../protocols/mongo';
 import { spec as tlsSpec } from '../protocols/tls';
-import { replayPcap } from '../protocols/testing/replay';
-import { buildPacket, writePcap, type WrittenPacket } from '../protocols/testing/pcap-writer';
-import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ProtocolSpec } from '../protocols/types';
-import { DEFAULT_PARSER_OPTIONS } from '../protocols/types';
-
-interface Chunk {
-  dir: Dir;
-  data: Uint8Array;
-  time: bigint;
-  flags: FeedFlags;
-}
-
-interface Recorded {
-  spec: ProtocolSpec;
-  chunks: Chunk[];
-  closeAt: bigint;
-}
-
-/** Replays captures once, keeping every chunk each connection's parser gets. */
-function record(files: string[], spec: ProtocolSpec): Recorded[] {
-  const out: Recorded[] = [];
-  const recording: ProtocolSpec = {
-    name: spec.name,
-    transport: spec.transport,
-    ports: spec.ports,
-    infer: (d, dir, port) => spec.infer(d, dir, port),
-    create(ctx: ParserContext): ConnectionParser {
-      const inner = spec.create(ctx);
-      const rec: Recorded = { spec, chunks: [], closeAt: 0n };
-      out.push(rec);
-      return {
-        feed(dir, data, time, flags) {
-          rec.chunks.push({ dir, data: Uint8Array.from(data), time, flags: { ...flags } });
-          inner.feed(dir, data, time, flags);
-        },
-        expire: (now) => inner.expire(now),
-        close(now) {
-          rec.closeAt = now;
-          inner.close(now);
-        },
-      };
-    },
-  };
-  for (const f of files) replayPcap(f, [recording]);
-  return out;
-}
-
-/** Feeds recorded connections to fresh parsers for `seconds`. */
-function measure(conns: Recorded[], seconds: number): { sessionsPerSec: number; mbPerSec: number; sessionsPerPass: number; bytesPerPass: number } {
-  let sessions = 0;
-  const ctx: ParserContext = {
-    options: DEFAULT_PARSER_OPTIONS,
-    emit: (_s: L7Session) => {
-      sessions++;
-    },
-    malformed: () => undefined,
-  };
-  let bytesPerPass = 0;
-  for (const c of conns) for (const ch of c.chunks) bytesPerPass += ch.data.length;
-  const pass = () => {
-    for (const c of conns) {
-      const p = c.spec.create(ctx);
-      for (const ch of c.chunks) p.feed(ch.dir, ch.data, ch.time, ch.flags);
-      p.close(c.closeAt);
-    }
-  };
-  const warm = Date.now();
-  while (Date.now() - warm < 300) pass();
-  sessions = 0;
-  let passes = 0;
-  const start = process.hrtime.bigint();
-  const limit = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < limit) {
-    pass();
-    passes++;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  const secs = Number(elapsed) / 1e9;
-  return { sessionsPerSec: sessions / secs, mbPerSec: (bytesPerPass * passes) / secs / 1e6, sessionsPerPass: sessions / passes, bytesPerPass };
-}
-
-/** Wall time of `tshark -T fields -e field` over `files` (best of three), and how many values it printed. */
-function tshark(files: string[], field: string, decodeAs: string[]): { seconds: number; values: number } {
-  let best = Infinity;
-  let values = 0;
-  for (let i = 0; i < 3; i++) {
-    let t = 0;
-    let v = 0;
-    for (const file of files) {
-      const args = ['-r', file, '-n', '-T', 'fields', '-E', 'occurrence=a', '-e', field];
-      for (const d of decodeAs) args.push('-d', d);
-      const t0 = process.hrtime.bigint();
-      const r = spawnSync('tshark', args, { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
-      t += Number(process.hrtime.bigint() - t0) / 1e9;
-      if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
-      v += r.stdout.toString().split(/[\t\n,]/).filter((x) => x !== '').length;
-    }
-    best = Math.min(best, t);
-    values = v;
-  }
-  return { seconds: best, values };
-}
-
-// ---- synthetic captures -------------------------------------------------------
-
-type Conversation = Array<[Dir, Uint8Array]>;
-
-/** Writes TCP conversations as a pcap: handshake, MSS-sized segments, FIN. */
-function writeConversations(file: string, serverPort: number, convs: Conversation[]): void {
-  const packets: WrittenPacket[] = [];
-  let t = 1_700_000_000_000_000_000n;
-  convs.forEach((steps, i) => {
-    const client = `10.3.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-    const server = '10.4.0.1';
-    const cport = 40000 + i;
-    const seq = [7000, 9000];
-    const pkt = (dir: Dir, flags: string, payload?: Uint8Array) => {
-      t += 15_000n;
-      const data = buildPacket({
-        src: dir === 0 ? client : server,
-        dst: dir === 0 ? server : client,
-        protocol: 'tcp',
-        sport: dir === 0 ? cport : serverPort,
-        dport: dir === 0 ? serverPort : cport,
-        seq: seq[dir],
-        ack: seq[1 - dir],
-        flags,
-        payload,
-      });
-      packets.push({ tsNs: t, data });
-    };
-    pkt(0, 'S');
-    seq[0]++;
-    pkt(1, 'SA');
-    seq[1]++;
-    pkt(0, 'A');
-    for (const [dir, data] of steps) {
-      for (let o = 0; o < data.length; o += 1448) {
-        const seg = data.subarray(o, Math.min(data.length, o + 1448));
-        pkt(dir, 'PA', seg);
-        seq[dir] += seg.length;
-      }
-    }
-    pkt(0, 'FA');
-    seq[0]++;
-    pkt(1, 'FA');
-    seq[1]++;
-    pkt(0, 'A');
-  });
-  writePcap(file, packets);
-}
+import type { Dir } from '../protocols/types';
+import { printDefinitionsOnly, writeConversations, type Conversation, type ProtocolWorkload, type TsharkQuery } from './lib/protocol-bench';
 
 /** Big-endian byte builder for the synthetic messages. */
 class B {
@@ -225,9 +65,12 @@ class B {
   }
 }
 
+/** A Kafka message: 32-bit size, then the body. */
 const sized = (body: Uint8Array) => new B().u32(body.length).bytes(body).out;
+/** A W3C traceparent with trace id `n`. */
 const tp = (n: number) => `00-${n.toString(16).padStart(32, '0')}-00f067aa0ba902b7-01`;
 
+/** Kafka connections, `perConn` requests each: Produce v3 (a 400-byte record with a traceparent header) and Fetch v4 (4 KB of records) in turn. */
 function kafkaConversations(connections: number, perConn: number): Conversation[] {
   const convs: Conversation[] = [];
   const value = 'v'.repeat(400);
@@ -262,10 +105,12 @@ function hs(b: B, s: string): B {
   return b.bytes(d);
 }
 
+/** A Dubbo frame: magic, flags, status, request id, body length, body. */
 function dubboFrame(flags: number, status: number, id: number, body: Uint8Array): Uint8Array {
   return new B().u16(0xdabb).u8(flags).u8(status).u64(id).u32(body.length).bytes(body).out;
 }
 
+/** Dubbo connections, `perConn` Hessian2 calls each with five attachments (path, traceparent, …), answered with a 600-character string. */
 function dubboConversations(connections: number, perConn: number): Conversation[] {
   const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
@@ -288,6 +133,7 @@ function dubboConversations(connections: number, perConn: number): Conversation[
   return convs;
 }
 
+/** An OP_MSG with one body section holding `doc`. */
 function mongoMsg(requestId: number, responseTo: number, doc: Record<string, unknown>): Uint8Array {
   const d = BSON.serialize(doc);
   const len = 16 + 4 + 1 + d.length;
@@ -301,6 +147,7 @@ function mongoMsg(requestId: number, responseTo: number, doc: Record<string, unk
   return Buffer.concat([h, d]);
 }
 
+/** MongoDB connections, `perConn` OP_MSG commands each: find with a 10-document batch and insert, in turn. */
 function mongoConversations(connections: number, perConn: number): Conversation[] {
   const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
@@ -320,11 +167,14 @@ function mongoConversations(connections: number, perConn: number): Conversation[
   return convs;
 }
 
+/** An AMQP 0-9-1 frame: type, channel, size, payload, frame-end. */
 function amqpFrame(type: number, channel: number, payload: Uint8Array): Uint8Array {
   return new B().u8(type).u16(channel).u32(payload.length).bytes(payload).u8(0xce).out;
 }
+/** An AMQP short string: 8-bit length, bytes. */
 const shortstr = (b: B, s: string) => b.u8(Buffer.byteLength(s)).bytes(s);
 
+/** AMQP connections: connection and channel set-up, then `perConn` messages of 300 bytes with a traceparent header, Basic.Publish and Basic.Deliver in turn. */
 function amqpConversations(connections: number, perConn: number): Conversation[] {
   const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
@@ -354,11 +204,14 @@ function amqpConversations(connections: number, perConn: number): Conversation[]
   return convs;
 }
 
+/** A TLS 1.2 record. */
 function tlsRecord(type: number, payload: Uint8Array): Uint8Array {
   return new B().u8(type).u16(0x0303).u16(payload.length).bytes(payload).out;
 }
+/** A TLS handshake message: type, 24-bit length, body. */
 const handshake = (type: number, body: Uint8Array) => new B().u8(type).u8(body.length >> 16).u16(body.length & 0xffff).bytes(body).out;
 
+/** TLS connections: ClientHello (SNI, ALPN), the server's flight with `cert`, Finished both ways, then 16 KB of application data each way. */
 function tlsConversations(connections: number, cert: Uint8Array): Conversation[] {
   const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
@@ -381,64 +234,46 @@ function tlsConversations(connections: number, cert: Uint8Array): Conversation[]
   return convs;
 }
 
-// ---- run -----------------------------------------------------------------------
 
-interface Workload {
-  protocol: string;
-  label: string;
-  files: string[];
-  spec: ProtocolSpec;
-  field: string;
-  decodeAs: string[];
-}
-
-function main(): void {
-  const seconds = Number(process.argv[2] ?? 3);
-  const flows = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
-  const conf = (dir: string) => (fs.existsSync(path.join(flows, dir)) ? fs.readdirSync(path.join(flows, dir)).filter((f) => f.endsWith('.pcap')).map((f) => path.join(flows, dir, f)) : []);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bench-mq-'));
+/**
+ * A self-signed RSA certificate (DER) made by openssl in `dir`, so the
+ * Certificate message has a real X.509 body for both parsers to walk.
+ */
+function selfSignedCertificate(dir: string): Uint8Array {
+  const keyDir = fs.mkdtempSync(path.join(dir, 'cert-'));
   try {
-    const synth = (name: string, port: number, convs: Conversation[]) => {
-      const f = path.join(tmp, name);
-      writeConversations(f, port, convs);
-      return [f];
-    };
-    const keyDir = fs.mkdtempSync(path.join(tmp, 'cert-'));
-    spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=api.example.com', '-keyout', path.join(keyDir, 'k.pem'), '-out', path.join(keyDir, 'c.pem')], { stdio: 'ignore' });
-    const cert = new Uint8Array(spawnSync('openssl', ['x509', '-in', path.join(keyDir, 'c.pem'), '-outform', 'DER']).stdout);
-    const workloads: Workload[] = [
-      { protocol: 'Kafka', label: 'conformance (9 files)', files: conf('kafka'), spec: kafkaSpec, field: 'kafka.api_key', decodeAs: ['tcp.port==36333,kafka'] },
-      { protocol: 'Kafka', label: 'synthetic produce/fetch', files: synth('kafka.pcap', 9092, kafkaConversations(20, 200)), spec: kafkaSpec, field: 'kafka.api_key', decodeAs: [] },
-      { protocol: 'Dubbo', label: 'conformance (3 files)', files: conf('dubbo'), spec: dubboSpec, field: 'tcp.len', decodeAs: [] },
-      { protocol: 'Dubbo', label: 'synthetic hessian2 calls', files: synth('dubbo.pcap', 20880, dubboConversations(20, 200)), spec: dubboSpec, field: 'tcp.len', decodeAs: [] },
-      { protocol: 'MongoDB', label: 'conformance (1 file)', files: conf('mongo'), spec: mongoSpec, field: 'mongo.opcode', decodeAs: ['tcp.port==27017,mongo'] },
-      { protocol: 'MongoDB', label: 'synthetic find/insert', files: synth('mongo.pcap', 27017, mongoConversations(20, 200)), spec: mongoSpec, field: 'mongo.opcode', decodeAs: ['tcp.port==27017,mongo'] },
-      { protocol: 'AMQP', label: 'conformance (3 files)', files: conf('amqp'), spec: amqpSpec, field: 'amqp.method.method', decodeAs: [] },
-      { protocol: 'AMQP', label: 'synthetic publish/deliver', files: synth('amqp.pcap', 5672, amqpConversations(10, 400)), spec: amqpSpec, field: 'amqp.method.method', decodeAs: [] },
-      { protocol: 'TLS', label: 'synthetic TLS 1.2 handshakes + 32 KB data', files: synth('tls.pcap', 443, tlsConversations(300, cert)), spec: tlsSpec, field: 'tls.handshake.type', decodeAs: [] },
-    ];
-    const empty = path.join(tmp, 'empty.pcap');
-    writePcap(empty, []);
-    const startup = tshark([empty], 'frame.number', []).seconds;
-    console.log(`protocols-mq: ${seconds} s per workload, one core; tshark start-up on an empty capture: ${(startup * 1000).toFixed(0)} ms`);
-    console.log('protocol | workload | sessions/pass | MB/pass | sessions/s | MB/s | tshark s (values) | tshark MB/s | ours/tshark | ours/tshark without its start-up');
-    for (const w of workloads) {
-      if (w.files.length === 0) continue;
-      const conns = record(w.files, w.spec);
-      const m = measure(conns, seconds);
-      const t = tshark(w.files, w.field, w.decodeAs);
-      const theirs = m.bytesPerPass / t.seconds / 1e6;
-      // tshark starts once per file; what is left is its decoding time.
-      const decoding = t.seconds - startup * w.files.length;
-      // Below a quarter of its wall time, what is left is start-up noise.
-      const net = decoding > Math.max(0.05, t.seconds / 4) ? `${(m.mbPerSec / (m.bytesPerPass / decoding / 1e6)).toFixed(0)}×` : 'start-up bound';
-      console.log(
-        `${w.protocol} | ${w.label} | ${m.sessionsPerPass.toFixed(0)} | ${(m.bytesPerPass / 1e6).toFixed(2)} | ${Math.round(m.sessionsPerSec).toLocaleString('en')} | ${m.mbPerSec.toFixed(1)} | ${t.seconds.toFixed(2)} (${t.values}) | ${theirs.toFixed(2)} | ${(m.mbPerSec / theirs).toFixed(0)}× | ${net}`,
-      );
-    }
+    const pem = path.join(keyDir, 'c.pem');
+    spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=api.example.com', '-keyout', path.join(keyDir, 'k.pem'), '-out', pem], { stdio: 'ignore' });
+    const der = spawnSync('openssl', ['x509', '-in', pem, '-outform', 'DER'], { stdio: ['ignore', 'pipe', 'ignore'] }).stdout;
+    if (!der || der.length === 0) throw new Error('openssl could not make a certificate for the TLS workload');
+    return new Uint8Array(der);
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.rmSync(keyDir, { recursive: true, force: true });
   }
 }
 
-main();
+const KAFKA: TsharkQuery = { fields: ['kafka.api_key', 'kafka.correlation_id', 'kafka.topic_name'], dissector: 'kafka' };
+const DUBBO: TsharkQuery = { fields: ['tcp.len'], note: 'tshark has no Dubbo dissector: its figure is TCP only (tcp.len)' };
+const MONGO: TsharkQuery = { fields: ['mongo.opcode', 'mongo.request_id'], dissector: 'mongo' };
+const AMQP: TsharkQuery = { fields: ['amqp.method.class', 'amqp.method.method', 'amqp.method.arguments.exchange'], dissector: 'amqp' };
+const TLS: TsharkQuery = { fields: ['tls.handshake.type', 'tls.handshake.extensions_server_name'], dissector: 'tls' };
+
+/** The Kafka, Dubbo, MongoDB, AMQP and TLS workloads: conformance (none for TLS), then synthetic, per protocol. */
+export const mqWorkloads: readonly ProtocolWorkload[] = [
+  { spec: kafkaSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'kafka' }, tshark: KAFKA },
+  { spec: kafkaSpec, name: 'synthetic produce/fetch, 4,000 requests', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 9092, kafkaConversations(20, 200)) }, tshark: KAFKA },
+  { spec: dubboSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'dubbo' }, tshark: DUBBO },
+  { spec: dubboSpec, name: 'synthetic Hessian2 calls, 4,000', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 20880, dubboConversations(20, 200)) }, tshark: DUBBO },
+  { spec: mongoSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'mongo' }, tshark: MONGO },
+  { spec: mongoSpec, name: 'synthetic find/insert, 4,000', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 27017, mongoConversations(20, 200)) }, tshark: MONGO },
+  { spec: amqpSpec, name: 'conformance', capture: { kind: 'conformance', folder: 'amqp' }, tshark: AMQP },
+  { spec: amqpSpec, name: 'synthetic publish/deliver, 4,000', capture: { kind: 'synthetic', write: (f) => writeConversations(f, 5672, amqpConversations(10, 400)) }, tshark: AMQP },
+  {
+    spec: tlsSpec,
+    name: 'synthetic TLS 1.2 handshakes + 32 KB data, 300 connections',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 443, tlsConversations(300, selfSignedCertificate(path.dirname(f)))) },
+    tshark: TLS,
+  },
+];
+
+if (require.main === module) printDefinitionsOnly('Kafka,Dubbo,MongoDB,AMQP,TLS');

@@ -1,189 +1,35 @@
 /**
- * Throughput of the MySQL and PostgreSQL parsers on one core, against tshark
- * on the same captures.
+ * Workloads of the MySQL and PostgreSQL parsers for `bench/protocols.ts`
+ * (the machinery is `bench/lib/protocol-bench.ts`). Definitions only: run
+ * them with `node dist/bench/protocols.js [seconds] MySQL,PostgreSQL`.
  *
- * Run: `npx tsc -p . && node dist/bench/protocols-sql.js [seconds]`
+ * - The DeepFlow conformance captures (flow_generator/mysql, …/postgre).
+ * - Synthetic captures large enough for steady-state figures: MySQL (text
+ *   queries with 10-row result sets, INSERTs, prepared statements executed,
+ *   errors) and PostgreSQL (simple queries with rows, extended-query batches
+ *   Parse/Bind/Describe/Execute/Sync, errors). SQL obfuscation is on (the
+ *   default), as in production.
  *
- * Workloads:
- * - the DeepFlow conformance captures (../shared/conformance/deepflow/
- *   flow_generator/mysql and …/postgre);
- * - two synthetic captures written to a temporary folder, large enough for
- *   steady-state figures: MySQL (text queries with 10-row result sets,
- *   INSERTs, prepared statements executed, errors) and PostgreSQL (simple
- *   queries with rows, extended-query batches Parse/Bind/Describe/Execute/
- *   Sync, errors).
- *
- * Each capture is first replayed once through replayPcap with recording
- * parsers, which keeps the exact chunks (and flags) every connection's parser
- * receives. The timed loop then feeds those chunks from memory to fresh
- * parsers — packet decoding and TCP reassembly are not measured — for the
- * given duration (default 3 s per workload), with SQL obfuscation on (the
- * default), and prints sessions/s and MB/s of L7 payload. The baseline is
- * `tshark -r FILE -T fields -e mysql.command` (`-e pgsql.type`) on the same
- * file with the decode-as rules of its ports (wall time, best of three,
- * including tshark's start-up, which dominates on the small conformance
- * files: its time on an empty capture is printed too), and the ratio of our
- * MB/s to tshark's.
+ * tshark extracts the command or message type, the query and the error code.
  */
-import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { mysqlSpec } from '../protocols/mysql';
 import { COM_QUERY, COM_STMT_EXECUTE, COM_STMT_PREPARE } from '../protocols/mysql/constants';
 import * as my from '../protocols/mysql/testing';
 import { postgresqlSpec } from '../protocols/postgresql';
 import * as pg from '../protocols/postgresql/testing';
-import { buildPacket, writePcap, type WrittenPacket } from '../protocols/testing/pcap-writer';
-import { replayPcap } from '../protocols/testing/replay';
-import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ProtocolSpec } from '../protocols/types';
-import { DEFAULT_PARSER_OPTIONS } from '../protocols/types';
+import { printDefinitionsOnly, writeConversations, type Conversation, type ProtocolWorkload } from './lib/protocol-bench';
 
-interface Chunk {
-  dir: Dir;
-  data: Uint8Array;
-  time: bigint;
-  flags: FeedFlags;
-}
-
-interface Recorded {
-  spec: ProtocolSpec;
-  chunks: Chunk[];
-  closeAt: bigint;
-}
-
-/** Replays a capture once, keeping every chunk each connection's parser gets. */
-function record(file: string, spec: ProtocolSpec): Recorded[] {
-  const out: Recorded[] = [];
-  const wrapped: ProtocolSpec = {
-    ...spec,
-    infer: spec.infer.bind(spec),
-    create(ctx: ParserContext): ConnectionParser {
-      const inner = spec.create(ctx);
-      const rec: Recorded = { spec, chunks: [], closeAt: 0n };
-      out.push(rec);
-      return {
-        feed(dir, data, time, flags) {
-          rec.chunks.push({ dir, data: Uint8Array.from(data), time, flags: { ...flags } });
-          inner.feed(dir, data, time, flags);
-        },
-        expire: (now) => inner.expire(now),
-        close(now) {
-          rec.closeAt = now;
-          inner.close(now);
-        },
-      };
-    },
-  };
-  replayPcap(file, [wrapped]);
-  return out;
-}
-
-/** Feeds recorded connections to fresh parsers for `seconds`; returns sessions/s and MB/s. */
-function measure(conns: Recorded[], seconds: number): { sessionsPerSec: number; mbPerSec: number; sessionsPerPass: number; bytesPerPass: number } {
-  let sessions = 0;
-  const ctx: ParserContext = {
-    options: DEFAULT_PARSER_OPTIONS,
-    emit: (_s: L7Session) => {
-      sessions++;
-    },
-    malformed: () => undefined,
-  };
-  let bytesPerPass = 0;
-  for (const c of conns) for (const ch of c.chunks) bytesPerPass += ch.data.length;
-  const pass = () => {
-    for (const c of conns) {
-      const p = c.spec.create(ctx);
-      for (const ch of c.chunks) p.feed(ch.dir, ch.data, ch.time, ch.flags);
-      p.close(c.closeAt);
-    }
-  };
-  // Warm up (JIT), then time whole passes.
-  const warm = Date.now();
-  while (Date.now() - warm < 300) pass();
-  sessions = 0;
-  let passes = 0;
-  const start = process.hrtime.bigint();
-  const limit = BigInt(Math.round(seconds * 1e9));
-  let elapsed = 0n;
-  while (elapsed < limit) {
-    pass();
-    passes++;
-    elapsed = process.hrtime.bigint() - start;
-  }
-  const secs = Number(elapsed) / 1e9;
-  return { sessionsPerSec: sessions / secs, mbPerSec: (bytesPerPass * passes) / secs / 1e6, sessionsPerPass: sessions / passes, bytesPerPass };
-}
-
-/** Wall time of tshark extracting `field` from `file`, best of three, and how many values it printed. */
-function tshark(file: string, field: string, decodeAs: string[]): { seconds: number; values: number } {
-  let best = Infinity;
-  let values = 0;
-  for (let i = 0; i < 3; i++) {
-    const args = ['-r', file, '-n', '-T', 'fields', '-E', 'occurrence=a', '-e', field];
-    for (const d of decodeAs) args.push('-d', d);
-    const t0 = process.hrtime.bigint();
-    const r = spawnSync('tshark', args, { stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 30 });
-    const t = Number(process.hrtime.bigint() - t0) / 1e9;
-    if (r.status !== 0) throw new Error(`tshark failed on ${file}`);
-    best = Math.min(best, t);
-    values = r.stdout
-      .toString()
-      .split(/[\t\n,]/)
-      .filter((v) => v !== '').length;
-  }
-  return { seconds: best, values };
-}
-
-/** The server ports of a capture's TCP connections (for decode-as). */
-function serverPorts(file: string, spec: ProtocolSpec): number[] {
-  const ports = new Set<number>();
-  for (const s of replayPcap(file, [spec]).sessions) ports.add(s.server_port);
-  return [...ports];
-}
-
-// ---- synthetic captures -----------------------------------------------------
-
-/** Writes TCP conversations (payload steps per connection) as a pcap with handshakes and 1448-byte segments. */
-function writeConversations(file: string, serverPort: number, convs: Array<Array<[Dir, Uint8Array]>>): void {
-  const packets: WrittenPacket[] = [];
-  let t = 1_700_000_000_000_000_000n;
-  const tick = () => (t += 20_000n);
-  convs.forEach((steps, i) => {
-    const client = `10.1.${(i >> 8) & 255}.${(i & 255) + 1}`;
-    const server = '10.2.0.1';
-    const cport = 30000 + i;
-    const seq = [1000, 5000];
-    const pkt = (dir: Dir, flags: string, payload?: Uint8Array) => {
-      const p = buildPacket({ src: dir === 0 ? client : server, dst: dir === 0 ? server : client, protocol: 'tcp', sport: dir === 0 ? cport : serverPort, dport: dir === 0 ? serverPort : cport, seq: seq[dir], ack: seq[1 - dir], flags, payload });
-      packets.push({ tsNs: tick(), data: p });
-    };
-    pkt(0, 'S');
-    seq[0]++;
-    pkt(1, 'SA');
-    seq[1]++;
-    pkt(0, 'A');
-    for (const [dir, data] of steps) {
-      for (let o = 0; o < data.length; o += 1448) {
-        const seg = data.subarray(o, Math.min(data.length, o + 1448));
-        pkt(dir, 'PA', seg);
-        seq[dir] += seg.length;
-      }
-    }
-    pkt(0, 'FA');
-    seq[0]++;
-    pkt(1, 'FA');
-    seq[1]++;
-    pkt(0, 'A');
-  });
-  writePcap(file, packets);
-}
-
-function mysqlConversations(connections: number, perConn: number): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+/**
+ * MySQL connections: handshake, one prepared statement, then `perConn`
+ * commands in four kinds taking turns: SELECT with a 10-row text result set
+ * (and a traceparent comment), two-row INSERT, COM_STMT_EXECUTE with a binary
+ * row, UPDATE answered OK or (every other one) a deadlock error.
+ */
+function mysqlConversations(connections: number, perConn: number): Conversation[] {
+  const convs: Conversation[] = [];
   const cols = ['id', 'customer', 'status', 'total', 'created_at'];
   for (let c = 0; c < connections; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [
+    const steps: Conversation = [
       [1, my.packet(0, my.greeting('8.0.36', my.BASE_CAPS))],
       [0, my.packet(1, my.handshakeResponse(my.BASE_CAPS, 'shop', Buffer.from('auth-data-20-bytes..'), 'shop'))],
       [1, my.packet(2, my.ok())],
@@ -212,10 +58,16 @@ function mysqlConversations(connections: number, perConn: number): Array<Array<[
   return convs;
 }
 
-function postgresConversations(connections: number, perConn: number): Array<Array<[Dir, Uint8Array]>> {
-  const convs: Array<Array<[Dir, Uint8Array]>> = [];
+/**
+ * PostgreSQL connections: startup, then `perConn` requests in three kinds
+ * taking turns: simple SELECT with 10 rows, an extended-query batch
+ * (Parse/Bind/Describe/Execute/Sync) with one row, UPDATE answered with
+ * CommandComplete or (one in three) a deadlock error; Terminate at the end.
+ */
+function postgresConversations(connections: number, perConn: number): Conversation[] {
+  const convs: Conversation[] = [];
   for (let c = 0; c < connections; c++) {
-    const steps: Array<[Dir, Uint8Array]> = [
+    const steps: Conversation = [
       [0, pg.startup({ user: 'shop', database: 'shop', application_name: 'orders-api' })],
       [1, Buffer.concat([pg.authentication(0), pg.parameterStatus('server_version', '15.18'), pg.parameterStatus('client_encoding', 'UTF8'), pg.backendKeyData(c, 12345), pg.readyForQuery()])],
     ];
@@ -239,55 +91,36 @@ function postgresConversations(connections: number, perConn: number): Array<Arra
   return convs;
 }
 
-// ---- main -------------------------------------------------------------------
 
-function conformanceDir(sub: string): string {
-  const a = path.resolve(__dirname, '..', '..', '..', 'shared', 'conformance', 'deepflow', 'flow_generator', sub);
-  return fs.existsSync(a) ? a : path.resolve(process.cwd(), '..', 'shared', 'conformance', 'deepflow', 'flow_generator', sub);
-}
+const MYSQL_FIELDS = ['mysql.command', 'mysql.query', 'mysql.error_code'];
+const PGSQL_FIELDS = ['pgsql.type', 'pgsql.query'];
 
-function main(): void {
-  const seconds = Number(process.argv[2] ?? 3);
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bench-sql-'));
-  try {
-    const myFile = path.join(tmp, 'mysql.pcap');
-    const pgFile = path.join(tmp, 'postgresql.pcap');
-    writeConversations(myFile, 3306, mysqlConversations(40, 250));
-    writeConversations(pgFile, 5432, postgresConversations(40, 250));
-    const myDir = conformanceDir('mysql');
-    const pgDir = conformanceDir('postgre');
-    const myConf = fs.readdirSync(myDir).filter((f) => f.endsWith('.pcap')).map((f) => path.join(myDir, f));
-    const pgConf = fs.readdirSync(pgDir).filter((f) => f.endsWith('.pcap')).map((f) => path.join(pgDir, f));
-    const workloads: Array<{ name: string; files: string[]; spec: ProtocolSpec; field: string; proto: string }> = [
-      { name: `conformance MySQL (${myConf.length} captures)`, files: myConf, spec: mysqlSpec, field: 'mysql.command', proto: 'mysql' },
-      { name: `conformance PostgreSQL (${pgConf.length} captures)`, files: pgConf, spec: postgresqlSpec, field: 'pgsql.type', proto: 'pgsql' },
-      { name: 'synthetic MySQL (10,000 commands, 40 connections)', files: [myFile], spec: mysqlSpec, field: 'mysql.command', proto: 'mysql' },
-      { name: 'synthetic PostgreSQL (10,000 queries, 40 connections)', files: [pgFile], spec: postgresqlSpec, field: 'pgsql.type', proto: 'pgsql' },
-    ];
-    const empty = path.join(tmp, 'empty.pcap');
-    writePcap(empty, []);
-    console.log(`tshark start-up (empty capture): ${(tshark(empty, 'mysql.command', []).seconds * 1000).toFixed(0)} ms`);
-    console.log('workload | sessions/pass | L7 MB/pass | ours sessions/s | ours MB/s | tshark s (values) | tshark MB/s | ours/tshark');
-    for (const w of workloads) {
-      const conns = w.files.flatMap((f) => record(f, w.spec));
-      const m = measure(conns, seconds);
-      let ts = 0;
-      let values = 0;
-      for (const f of w.files) {
-        const r = tshark(f, w.field, serverPorts(f, w.spec).map((p) => `tcp.port==${p},${w.proto}`));
-        ts += r.seconds;
-        values += r.values;
-      }
-      const tsMb = m.bytesPerPass / ts / 1e6;
-      console.log(
-        `${w.name} | ${m.sessionsPerPass.toFixed(0)} | ${(m.bytesPerPass / 1e6).toFixed(3)} | ${m.sessionsPerSec.toFixed(0)} | ${m.mbPerSec.toFixed(1)} | ${ts.toFixed(2)} (${values}) | ${tsMb.toFixed(2)} | ${(m.mbPerSec / tsMb).toFixed(0)}x`,
-      );
-    }
-  } finally {
-    // MF_BENCH_KEEP=1 keeps the synthetic captures (to look at them with tshark).
-    if (process.env.MF_BENCH_KEEP) console.log(`captures kept in ${tmp}`);
-    else fs.rmSync(tmp, { recursive: true, force: true });
-  }
-}
+/** The MySQL and PostgreSQL workloads: conformance, then synthetic. */
+export const sqlWorkloads: readonly ProtocolWorkload[] = [
+  {
+    spec: mysqlSpec,
+    name: 'conformance',
+    capture: { kind: 'conformance', folder: 'mysql' },
+    tshark: { fields: MYSQL_FIELDS, dissector: 'mysql' },
+  },
+  {
+    spec: mysqlSpec,
+    name: 'synthetic, 10,000 commands on 40 connections',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 3306, mysqlConversations(40, 250)) },
+    tshark: { fields: MYSQL_FIELDS, dissector: 'mysql' },
+  },
+  {
+    spec: postgresqlSpec,
+    name: 'conformance',
+    capture: { kind: 'conformance', folder: 'postgre' },
+    tshark: { fields: PGSQL_FIELDS, dissector: 'pgsql' },
+  },
+  {
+    spec: postgresqlSpec,
+    name: 'synthetic, 10,000 queries on 40 connections',
+    capture: { kind: 'synthetic', write: (f) => writeConversations(f, 5432, postgresConversations(40, 250)) },
+    tshark: { fields: PGSQL_FIELDS, dissector: 'pgsql' },
+  },
+];
 
-main();
+if (require.main === module) printDefinitionsOnly('MySQL,PostgreSQL');
