@@ -29,6 +29,7 @@ describe('clickhouse exporter config', () => {
       dataDir: './data',
       ttlMs: 0,
       createSchema: true,
+      smartEncoding: true,
       tables: {
         traces: 'otel_traces',
         traceIdTs: 'otel_traces_trace_id_ts',

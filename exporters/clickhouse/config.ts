@@ -4,7 +4,10 @@
  * `password`, `database`, `ttl`, `create_schema`, `traces_table_name`,
  * `logs_table_name`, `metrics_tables`, `cluster_name`, `table_engine`,
  * `timeout`, `sending_queue`, `retry_on_failure`); `data_dir` is ours, for
- * the embedded store. An empty `endpoint` selects the embedded store.
+ * the embedded store, and so is `smart_encoding` (schema-smart.ts: spans
+ * stored with integer tag ids behind an `otel_traces` view; on by default,
+ * since queries see the same table either way). An empty `endpoint`
+ * selects the embedded store.
  */
 import { s, type Infer } from '../../pipeline/config/schema';
 import { queueSchema, retrySchema, type QueueConfig } from '../../pipeline/exporterhelper';
@@ -46,6 +49,10 @@ export const configSchema = s
     data_dir: s.optional(s.string().nonEmpty()).doc(`folder of the embedded store (default ${DEFAULT_DATA_DIR}); embedded only`),
     ttl: s.duration().default(0).doc('drop data older than this (e.g. 72h); 0 keeps everything'),
     create_schema: s.boolean().default(true).doc('create the database and tables (and apply migrations) on start'),
+    smart_encoding: s
+      .boolean()
+      .default(true)
+      .doc('store span tags (service, span name, scope, resource attributes) as integer ids with dictionaries; otel_traces becomes a view with the same columns'),
     traces_table_name: s.string().nonEmpty().default('otel_traces'),
     logs_table_name: s.string().nonEmpty().default('otel_logs'),
     metrics_tables: s
@@ -89,6 +96,8 @@ export interface ResolvedConfig {
   dataDir: string;
   ttlMs: number;
   createSchema: boolean;
+  /** Spans SmartEncoded (schema-smart.ts) rather than in the contrib table. */
+  smartEncoding: boolean;
   tables: TableNames;
   cluster: string;
   engine: { name: string; params: string };
@@ -170,6 +179,7 @@ export function resolve(cfg: Config): ResolvedConfig {
     dataDir: cfg.data_dir ?? DEFAULT_DATA_DIR,
     ttlMs: cfg.ttl,
     createSchema: cfg.create_schema,
+    smartEncoding: cfg.smart_encoding,
     tables: tableNames(cfg.traces_table_name, cfg.logs_table_name, {
       gauge: m.gauge.name,
       sum: m.sum.name,

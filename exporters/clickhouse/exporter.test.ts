@@ -268,7 +268,7 @@ describe('clickhouse exporter (embedded chDB)', () => {
     // String → LowCardinality, Map(String, String) → Map(LowCardinality…)).
     // clickhouse-local's FROM INFILE takes the same path, so the current
     // engine checks what an old test server cannot.
-    const exp = await start({ database: 'rt_native_input' }, ['traces']);
+    const exp = await start({ database: 'rt_native_input', smart_encoding: false }, ['traces']);
     const store = exp.store() as unknown as TelemetryStore;
     const input = traceFixture();
     const rowsBuilder = new TraceRows();
@@ -571,7 +571,9 @@ describe('clickhouse exporter (embedded chDB)', () => {
       ['otel_metrics_histogram', wide],
       ['otel_metrics_sum', wide],
       ['otel_metrics_summary', wide],
-      ['otel_traces', wide],
+      ['otel_resources', 'index_granularity = 8192'],
+      ['otel_tags', 'index_granularity = 8192'],
+      ['otel_traces_encoded', wide],
       ['otel_traces_trace_id_ts', 'index_granularity = 8192, ttl_only_drop_parts = 1'],
     ]);
   });

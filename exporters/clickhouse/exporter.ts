@@ -18,8 +18,15 @@
  *   `metaflow.network.*` to `network_metrics` (pivoted, one row per server
  *   endpoint and interval), the rest of a batch to the contrib tables as
  *   before; a batch with both makes two inserts, tracked like metrics.
+ * - SmartEncoding (`smart_encoding`, on by default; schema-smart.ts): a
+ *   span batch becomes up to three inserts — its tags and resources not yet
+ *   known to be stored, then (after the dictionaries are reloaded, so no
+ *   span is visible before its names) the encoded spans. A retry repeats
+ *   the tag rows at worst, which the tables collapse.
  * - The component is a {@link StoreProvider}: after start, `store()` gives
- *   the query service read access to the same database.
+ *   the query service read access to the same database — with
+ *   SmartEncoding through {@link withSmartQueries}, which turns name filters
+ *   into id filters.
  * - Shutdown stops the queues — inserts in flight finish, each still-queued
  *   batch gets its last attempt — and closes the store; it is safe before
  *   start and when repeated.
@@ -37,9 +44,12 @@ import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { MetricRows, type MetricKind } from './rows-metrics';
 import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
+import { SmartTraceRows, TagRegistry } from './rows-smart';
 import { TraceRows } from './rows-traces';
 import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from './schema';
 import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
+import { migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
+import { withSmartQueries } from './smartencoding';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
 import { StoreError, type TelemetryStore } from './store';
@@ -66,6 +76,9 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly logger: Logger;
   private readonly telemetry: ComponentTelemetry;
   private readonly traceRows: Pool<TraceRows>;
+  private readonly smartRows: Pool<SmartTraceRows>;
+  /** Tags and resources known to be stored (SmartEncoding). */
+  private readonly registry = new TagRegistry();
   private readonly logRows: Pool<LogRows>;
   private readonly metricRows: Pool<MetricRows>;
   private readonly flowLogRows: Pool<FlowLogRows>;
@@ -74,6 +87,8 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly partsDone = new WeakMap<Metrics | Logs, Set<MetricKind | 'network' | 'flow' | 'logs'>>();
   private readonly metricTables: Record<MetricKind, string>;
   private st: TelemetryStore | undefined;
+  /** What readers get: the store, or the rewriting wrapper with SmartEncoding. */
+  private reader: SqlStore | undefined;
   private shuttingDown = false;
 
   constructor(
@@ -93,6 +108,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     };
     const keep = cfg.queue.num_consumers + 1;
     this.traceRows = new Pool(() => new TraceRows(), keep);
+    this.smartRows = new Pool(() => new SmartTraceRows(this.registry), keep);
     this.logRows = new Pool(() => new LogRows(), keep);
     this.metricRows = new Pool(() => new MetricRows(), keep);
     this.flowLogRows = new Pool(() => new FlowLogRows(), keep);
@@ -117,7 +133,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
 
   /** The store, once started; undefined before start and after shutdown. */
   store(): SqlStore | undefined {
-    return this.st;
+    return this.reader;
   }
 
   /** Opens the store and, with `create_schema`, applies the schema migrations. */
@@ -151,6 +167,9 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       throw err;
     }
     this.st = store;
+    this.reader = cfg.smartEncoding ? withSmartQueries(store) : store;
+    this.telemetry.gauge('metaflow_clickhouse_smartencoding_registry_entries', 'Tag strings and resources the exporter knows to be stored (SmartEncoding).', () => this.registry.size);
+    this.telemetry.gauge('metaflow_clickhouse_smartencoding_registry_evictions', 'Times the SmartEncoding registry was full and forgot its entries.', () => this.registry.evictions);
     if (store instanceof ChdbStore) {
       const s = store;
       this.telemetry.gauge('metaflow_clickhouse_pending_writes', 'Inserts and statements waiting for or running on the embedded writer.', () => s.pendingWrites);
@@ -175,9 +194,23 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       command: (sql: string) => store.command(sql),
       select: async (sql: string) => (await store.query(sql)).rows,
     };
-    const run = async () => [...(await migrate(exec, o)), ...(await migrateNetwork(exec, o))];
+    const smart = this.cfg.smartEncoding;
+    const run = async () => {
+      const versions = [...(await migrate(exec, o)), ...(await migrateNetwork(exec, o))];
+      if (smart) {
+        const source = this.cfg.mode === 'remote' ? { sourceUser: this.cfg.username || 'default', sourcePassword: this.cfg.password } : {};
+        versions.push(...(await migrateSmart(exec, { ...o, ...source })));
+      }
+      return versions;
+    };
     // Exporters sharing an embedded engine would otherwise race on the same migrations.
-    const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}`, run) : await run();
+    const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}|${smart ? 'smart' : 'plain'}`, run) : await run();
+    if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') {
+      throw new ConfigError([
+        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores spans SmartEncoded (${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}); ` +
+          'keep smart_encoding: true for it, or give this exporter another database',
+      ]);
+    }
     if (applied.length) this.logger.info('clickhouse schema migrated', { database: o.database, versions: applied.join(',') });
   }
 
@@ -187,6 +220,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     await Promise.all(this.queues.map((q) => q.shutdown()));
     const st = this.st;
     this.st = undefined;
+    this.reader = undefined;
     await st?.close();
   });
 
@@ -201,22 +235,58 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     return new PermanentError(`cannot encode ${what} for ClickHouse: ${errorMessage(err)}`, { code: 'CLICKHOUSE_ENCODE', rejected: items, cause: err });
   }
 
-  private async insert(store: TelemetryStore, table: string, block: NativeBlock, abort: AbortSignal): Promise<void> {
+  /** Inserts a block; `label` is the table named in the metrics (the view users query, for encoded spans). */
+  private async insert(store: TelemetryStore, table: string, block: NativeBlock, abort: AbortSignal, label = table): Promise<void> {
     const rows = block.rows;
     const bytes = block.byteLength();
     try {
       await store.insert(table, block, abort);
     } catch (err) {
       const e = toExportError(err);
-      this.telemetry.counter('metaflow_clickhouse_insert_errors_total', 'Failed ClickHouse inserts, by table and error code.', 1, { table, code: e.code });
+      this.telemetry.counter('metaflow_clickhouse_insert_errors_total', 'Failed ClickHouse inserts, by table and error code.', 1, { table: label, code: e.code });
       throw e;
     }
-    this.telemetry.counter('metaflow_clickhouse_rows_written_total', 'Rows inserted into ClickHouse, by table.', rows, { table });
-    this.telemetry.counter('metaflow_clickhouse_written_bytes_total', 'Native block bytes inserted into ClickHouse, by table.', bytes, { table });
+    this.telemetry.counter('metaflow_clickhouse_rows_written_total', 'Rows inserted into ClickHouse, by table.', rows, { table: label });
+    this.telemetry.counter('metaflow_clickhouse_written_bytes_total', 'Native block bytes inserted into ClickHouse, by table.', bytes, { table: label });
+  }
+
+  /** Runs a statement of the SmartEncoding write path, with the exporter's error mapping. */
+  private async command(store: TelemetryStore, sql: string): Promise<void> {
+    try {
+      await store.command(sql);
+    } catch (err) {
+      throw toExportError(err);
+    }
+  }
+
+  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded spans (see the module doc). */
+  private async sendSmartTraces(store: TelemetryStore, data: Traces, abort: AbortSignal): Promise<void> {
+    const rows = this.smartRows.take();
+    try {
+      try {
+        rows.append(data);
+      } catch (err) {
+        throw this.encodeError(err, 'spans', countItems('traces', data));
+      }
+      const tags = rows.tagBlock.rows > 0;
+      const resources = rows.resourceBlock.rows > 0;
+      if (tags) await this.insert(store, TAGS_TABLE, rows.tagBlock, abort);
+      if (resources) await this.insert(store, RESOURCES_TABLE, rows.resourceBlock, abort);
+      for (const sql of reloadStatements(this.cfg.database, { tags, resources })) await this.command(store, sql);
+      rows.commit();
+      if (rows.block.rows > 0) {
+        const names = smartNames(this.cfg.database, this.cfg.tables);
+        await this.insert(store, names.encoded, rows.block, abort, names.view);
+      }
+    } finally {
+      rows.reset();
+      this.smartRows.give(rows);
+    }
   }
 
   private async sendTraces(data: Traces, abort: AbortSignal): Promise<void> {
     const store = this.requireStore();
+    if (this.cfg.smartEncoding) return this.sendSmartTraces(store, data, abort);
     const rows = this.traceRows.take();
     try {
       try {

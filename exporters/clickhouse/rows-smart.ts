@@ -1,0 +1,269 @@
+/**
+ * Spans → SmartEncoding blocks (schema-smart.ts): the `T_encoded` rows with
+ * tag ids instead of strings, plus the tags and resources not yet known to
+ * be stored, which the exporter writes first.
+ *
+ * Values are the ones rows-traces.ts writes for the contrib table (same
+ * span kind and status names, attribute values through `anyValueToString`,
+ * Duration as end − start clamped at 0); only where they live differs.
+ *
+ * Ids: a tag's id is `sipHash64(value)` (siphash.ts, identical to the
+ * engine's); a resource's id is `sipHash64` of the length-prefixed
+ * serialization schema-smart.ts's `resourceKeySQL` computes, so a backfill
+ * in SQL derives the same ids. A batch computes each distinct resource's id
+ * once; tag strings already written are found in the {@link TagRegistry}
+ * without hashing.
+ */
+import { anyValueToString, SpanKind, StatusCode, type Attributes, type Traces } from '../../pipeline/pdata';
+import { ArrayColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
+import { encodeMap, putAttributes, putEncodedMap, serviceName } from './rows';
+import { SPAN_KIND_NAMES, STATUS_CODE_NAMES } from './rows-traces';
+import { sipHash64 } from './siphash';
+
+/** Default bound of the registry: tag strings (per kind) and resource ids remembered as stored. */
+export const DEFAULT_REGISTRY_ENTRIES = 200_000;
+
+/**
+ * The tags and resources this process knows to be stored, shared by every
+ * row builder of one exporter. Bounded: a kind's map (or the resource set)
+ * that reaches the limit is cleared, which only means those rows are written
+ * again (the tables collapse duplicates). `evictions` counts the clears.
+ */
+export class TagRegistry {
+  private readonly tags = new Map<string, Map<string, bigint>>();
+  private readonly resources = new Set<bigint>();
+  evictions = 0;
+
+  constructor(readonly maxEntries = DEFAULT_REGISTRY_ENTRIES) {}
+
+  /** The kind's value → id map (created on first use). */
+  kind(kind: string): Map<string, bigint> {
+    let m = this.tags.get(kind);
+    if (!m) this.tags.set(kind, (m = new Map()));
+    return m;
+  }
+
+  /** Whether a resource is known to be stored. */
+  hasResource(id: bigint): boolean {
+    return this.resources.has(id);
+  }
+
+  /** Records tags and resources once their rows are stored. */
+  commit(tags: ReadonlyArray<{ kind: string; value: string; id: bigint }>, resources: readonly bigint[]): void {
+    for (const t of tags) {
+      const m = this.kind(t.kind);
+      if (m.size >= this.maxEntries) {
+        m.clear();
+        this.evictions++;
+      }
+      m.set(t.value, t.id);
+    }
+    for (const r of resources) {
+      if (this.resources.size >= this.maxEntries) {
+        this.resources.clear();
+        this.evictions++;
+      }
+      this.resources.add(r);
+    }
+  }
+
+  /** Strings and resources remembered. */
+  get size(): number {
+    let n = this.resources.size;
+    for (const m of this.tags.values()) n += m.size;
+    return n;
+  }
+}
+
+/** A resource's id: sipHash64 over `<utf8 length>:<key><utf8 length>:<value>` per attribute, in order. */
+export function resourceId(attrs: Attributes): bigint {
+  let s = '';
+  for (const k in attrs) {
+    const v = anyValueToString(attrs[k]);
+    s += `${Buffer.byteLength(k, 'utf8')}:${k}${Buffer.byteLength(v, 'utf8')}:${v}`;
+  }
+  return sipHash64(s);
+}
+
+/** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
+export class SmartTraceRows {
+  private readonly timestamp = new Int64Column('Timestamp', 'DateTime64(9)');
+  private readonly traceId = new StringColumn('TraceId');
+  private readonly spanId = new StringColumn('SpanId');
+  private readonly parentSpanId = new StringColumn('ParentSpanId');
+  private readonly traceState = new StringColumn('TraceState');
+  private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
+  private readonly spanNameId = new Int64Column('SpanNameId', 'UInt64');
+  private readonly spanKind = new StringColumn('SpanKind');
+  private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
+  private readonly scopeNameId = new Int64Column('ScopeNameId', 'UInt64');
+  private readonly scopeVersionId = new Int64Column('ScopeVersionId', 'UInt64');
+  private readonly spanAttributes = new MapColumn('SpanAttributes');
+  private readonly duration = new Int64Column('Duration', 'UInt64');
+  private readonly statusCode = new StringColumn('StatusCode');
+  private readonly statusMessage = new StringColumn('StatusMessage');
+  private readonly eventsTimestamp = new ArrayColumn('Events.Timestamp', new Int64Column('', 'DateTime64(9)'));
+  private readonly eventsName = new ArrayColumn('Events.Name', new StringColumn(''));
+  private readonly eventsAttributes = new ArrayColumn('Events.Attributes', new MapColumn(''));
+  private readonly linksTraceId = new ArrayColumn('Links.TraceId', new StringColumn(''));
+  private readonly linksSpanId = new ArrayColumn('Links.SpanId', new StringColumn(''));
+  private readonly linksTraceState = new ArrayColumn('Links.TraceState', new StringColumn(''));
+  private readonly linksAttributes = new ArrayColumn('Links.Attributes', new MapColumn(''));
+
+  /** The encoded span rows. */
+  readonly block = new NativeBlock([
+    this.timestamp,
+    this.traceId,
+    this.spanId,
+    this.parentSpanId,
+    this.traceState,
+    this.serviceNameId,
+    this.spanNameId,
+    this.spanKind,
+    this.resourceIdCol,
+    this.scopeNameId,
+    this.scopeVersionId,
+    this.spanAttributes,
+    this.duration,
+    this.statusCode,
+    this.statusMessage,
+    this.eventsTimestamp,
+    this.eventsName,
+    this.eventsAttributes,
+    this.linksTraceId,
+    this.linksSpanId,
+    this.linksTraceState,
+    this.linksAttributes,
+  ]);
+
+  private readonly tagKind = new StringColumn('Kind');
+  private readonly tagId = new Int64Column('Id', 'UInt64');
+  private readonly tagValue = new StringColumn('Value');
+  /** Tags of this batch not yet known to be stored: `otel_tags` rows. */
+  readonly tagBlock = new NativeBlock([this.tagKind, this.tagId, this.tagValue]);
+
+  private readonly resId = new Int64Column('ResourceId', 'UInt64');
+  private readonly resService = new StringColumn('ServiceName');
+  private readonly resAttributes = new MapColumn('Attributes');
+  /** Resources of this batch not yet known to be stored: `otel_resources` rows. */
+  readonly resourceBlock = new NativeBlock([this.resId, this.resService, this.resAttributes]);
+
+  private readonly newTags: Array<{ kind: string; value: string; id: bigint }> = [];
+  private readonly newResources: bigint[] = [];
+  /** This batch's new tags by kind, so a value repeated in the batch is written once. */
+  private readonly batchTags = new Map<string, Map<string, bigint>>();
+  private readonly batchResources = new Set<bigint>();
+  private readonly services: Map<string, bigint>;
+  private readonly spanNames: Map<string, bigint>;
+  private readonly scopeNames: Map<string, bigint>;
+  private readonly scopeVersions: Map<string, bigint>;
+
+  constructor(private readonly registry: TagRegistry) {
+    this.services = registry.kind('service');
+    this.spanNames = registry.kind('span_name');
+    this.scopeNames = registry.kind('scope_name');
+    this.scopeVersions = registry.kind('scope_version');
+  }
+
+  /** The id of `value`, queueing its tag row when it is not known to be stored. */
+  private id(kind: string, known: Map<string, bigint>, value: string): bigint {
+    const id = known.get(value);
+    if (id !== undefined) return id;
+    let batch = this.batchTags.get(kind);
+    if (!batch) this.batchTags.set(kind, (batch = new Map()));
+    let nid = batch.get(value);
+    if (nid !== undefined) return nid;
+    nid = sipHash64(value);
+    batch.set(value, nid);
+    this.tagKind.put(kind);
+    this.tagId.putBigInt(nid);
+    this.tagValue.put(value);
+    this.newTags.push({ kind, value, id: nid });
+    return nid;
+  }
+
+  /** Appends every span of the batch as one row each. */
+  append(traces: Traces): void {
+    const evTs = this.eventsTimestamp.inner;
+    const evName = this.eventsName.inner;
+    const evAttrs = this.eventsAttributes.inner;
+    const lkTrace = this.linksTraceId.inner;
+    const lkSpan = this.linksSpanId.inner;
+    const lkState = this.linksTraceState.inner;
+    const lkAttrs = this.linksAttributes.inner;
+    for (const rs of traces.resourceSpans) {
+      const resource = rs.resource.attributes;
+      const service = serviceName(resource);
+      const serviceId = this.id('service', this.services, service);
+      const rid = resourceId(resource);
+      if (!this.registry.hasResource(rid) && !this.batchResources.has(rid)) {
+        this.batchResources.add(rid);
+        this.newResources.push(rid);
+        this.resId.putBigInt(rid);
+        this.resService.put(service);
+        putEncodedMap(this.resAttributes, encodeMap(resource));
+      }
+      for (const ss of rs.scopeSpans) {
+        const scopeId = this.id('scope_name', this.scopeNames, ss.scope.name);
+        const versionId = this.id('scope_version', this.scopeVersions, ss.scope.version);
+        const spans = ss.spans;
+        for (let k = 0; k < spans.length; k++) {
+          const span = spans[k];
+          this.timestamp.putTime(span.startTimeUnixNano);
+          this.traceId.put(span.traceId);
+          this.spanId.put(span.spanId);
+          this.parentSpanId.put(span.parentSpanId);
+          this.traceState.put(span.traceState);
+          this.serviceNameId.putBigInt(serviceId);
+          this.spanNameId.putBigInt(this.id('span_name', this.spanNames, span.name));
+          this.spanKind.put(SPAN_KIND_NAMES[span.kind] ?? SPAN_KIND_NAMES[SpanKind.UNSPECIFIED]);
+          this.resourceIdCol.putBigInt(rid);
+          this.scopeNameId.putBigInt(scopeId);
+          this.scopeVersionId.putBigInt(versionId);
+          putAttributes(this.spanAttributes, span.attributes);
+          this.duration.putDuration(span.startTimeUnixNano, span.endTimeUnixNano);
+          this.statusCode.put(STATUS_CODE_NAMES[span.status.code] ?? STATUS_CODE_NAMES[StatusCode.UNSET]);
+          this.statusMessage.put(span.status.message);
+          const events = span.events;
+          for (let i = 0; i < events.length; i++) {
+            const e = events[i];
+            evTs.putTime(e.timeUnixNano);
+            evName.put(e.name);
+            putAttributes(evAttrs, e.attributes);
+          }
+          this.eventsTimestamp.endRow();
+          this.eventsName.endRow();
+          this.eventsAttributes.endRow();
+          const links = span.links;
+          for (let i = 0; i < links.length; i++) {
+            const l = links[i];
+            lkTrace.put(l.traceId);
+            lkSpan.put(l.spanId);
+            lkState.put(l.traceState);
+            putAttributes(lkAttrs, l.attributes);
+          }
+          this.linksTraceId.endRow();
+          this.linksSpanId.endRow();
+          this.linksTraceState.endRow();
+          this.linksAttributes.endRow();
+        }
+      }
+    }
+  }
+
+  /** Records this batch's tags and resources as stored (call after their blocks were inserted). */
+  commit(): void {
+    this.registry.commit(this.newTags, this.newResources);
+  }
+
+  /** Forgets the batch (all three blocks and the pending tags). */
+  reset(): void {
+    this.block.reset();
+    this.tagBlock.reset();
+    this.resourceBlock.reset();
+    this.newTags.length = 0;
+    this.newResources.length = 0;
+    this.batchTags.clear();
+    this.batchResources.clear();
+  }
+}
