@@ -250,14 +250,16 @@ const PCAP_NS = 0xa1b23c4d;
 /**
  * Parses a pcap byte stream that arrives in chunks (tcpdump's stdout):
  * records wholly inside a chunk are handed over in place; a record split
- * across chunks is joined in a carry buffer.
+ * across chunks is gathered in a carry buffer that grows by doubling, so
+ * any chunking (down to single bytes) costs time linear in the stream.
  */
 export class PcapStreamParser {
   private header = true;
   private le = true;
   private nsRes = false;
   linkType = -1;
-  private carry: Uint8Array = new Uint8Array(0);
+  private carry = new Uint8Array(256);
+  private carryLen = 0;
   /** Set when the stream is not pcap (parsing stops). */
   error = '';
   /** Packets delivered. */
@@ -268,23 +270,50 @@ export class PcapStreamParser {
   /** Feeds the next chunk. */
   push(chunk: Uint8Array): void {
     if (this.error) return;
-    let buf = chunk;
-    if (this.carry.length > 0) {
-      const joined = new Uint8Array(this.carry.length + chunk.length);
-      joined.set(this.carry);
-      joined.set(chunk, this.carry.length);
-      buf = joined;
-      this.carry = new Uint8Array(0);
-    }
     let pos = 0;
-    const end = buf.length;
-    if (this.header) {
-      if (end < 24) {
-        this.carry = buf.slice();
-        return;
+    const end = chunk.length;
+    // First complete what the carry holds (a file header or one record), from the front of this chunk.
+    while (this.carryLen > 0) {
+      const need = this.needed(this.carry, 0, this.carryLen);
+      if (need < 0) return;
+      const take = Math.min(need - this.carryLen, end - pos);
+      this.append(chunk, pos, take);
+      pos += take;
+      if (this.carryLen < need) {
+        if (pos >= end) return;
+        continue;
       }
-      const magicLe = (buf[0] | (buf[1] << 8) | (buf[2] << 16) | (buf[3] << 24)) >>> 0;
-      const magicBe = ((buf[0] << 24) | (buf[1] << 16) | (buf[2] << 8) | buf[3]) >>> 0;
+      if (this.needed(this.carry, 0, this.carryLen) > this.carryLen) continue;
+      const used = this.consume(this.carry, 0, this.carryLen);
+      if (this.error) return;
+      this.carryLen -= used;
+      if (this.carryLen > 0) this.carry.copyWithin(0, used, used + this.carryLen);
+    }
+    pos += this.consume(chunk, pos, end);
+    if (this.error) return;
+    // Keep what is left: the chunk's memory is not ours after this call.
+    if (pos < end) this.append(chunk, pos, end - pos);
+  }
+
+  /** Bytes the next unit at `buf[pos..end)` needs in all (file header, record header, or record); -1 on error. */
+  private needed(buf: Uint8Array, pos: number, end: number): number {
+    if (this.header) return 24;
+    if (end - pos < 16) return 16;
+    const incl = this.u32(buf, pos + 8);
+    if (incl > 0x4000000) {
+      this.error = `impossible record length ${incl}`;
+      return -1;
+    }
+    return 16 + incl;
+  }
+
+  /** Handles the complete units in `buf[pos..end)`; returns the bytes used. */
+  private consume(buf: Uint8Array, pos: number, end: number): number {
+    const from = pos;
+    if (this.header) {
+      if (end - pos < 24) return 0;
+      const magicLe = (buf[pos] | (buf[pos + 1] << 8) | (buf[pos + 2] << 16) | (buf[pos + 3] << 24)) >>> 0;
+      const magicBe = ((buf[pos] << 24) | (buf[pos + 1] << 16) | (buf[pos + 2] << 8) | buf[pos + 3]) >>> 0;
       if (magicLe === PCAP_US || magicLe === PCAP_NS) {
         this.le = true;
         this.nsRes = magicLe === PCAP_NS;
@@ -293,26 +322,38 @@ export class PcapStreamParser {
         this.nsRes = magicBe === PCAP_NS;
       } else {
         this.error = `not a pcap stream (magic 0x${magicBe.toString(16)})`;
-        return;
+        return 0;
       }
-      this.linkType = this.u32(buf, 20) & 0xffff;
+      this.linkType = this.u32(buf, pos + 20) & 0xffff;
       this.header = false;
-      pos = 24;
+      pos += 24;
     }
     const mul = this.nsRes ? 1 : 1000;
     while (pos + 16 <= end) {
       const incl = this.u32(buf, pos + 8);
       if (incl > 0x4000000) {
         this.error = `impossible record length ${incl}`;
-        return;
+        return pos - from;
       }
       if (pos + 16 + incl > end) break;
       this.packets++;
       this.handler(buf, pos + 16, incl, this.u32(buf, pos), this.u32(buf, pos + 4) * mul, this.u32(buf, pos + 12), this.linkType);
       pos += 16 + incl;
     }
-    // Copy what is left: the chunk's memory is not ours after this call.
-    if (pos < end) this.carry = buf.slice(pos);
+    return pos - from;
+  }
+
+  private append(src: Uint8Array, pos: number, n: number): void {
+    if (n <= 0) return;
+    if (this.carryLen + n > this.carry.length) {
+      let cap = this.carry.length * 2;
+      while (cap < this.carryLen + n) cap *= 2;
+      const grown = new Uint8Array(cap);
+      grown.set(this.carry.subarray(0, this.carryLen));
+      this.carry = grown;
+    }
+    this.carry.set(src.subarray(pos, pos + n), this.carryLen);
+    this.carryLen += n;
   }
 
   private u32(b: Uint8Array, at: number): number {

@@ -261,6 +261,7 @@ export class PcapReceiver implements Component {
     table.flush();
     await this.flushAndWait();
     this.fileDone = true;
+    this.publishCounters();
     const st = reader.stats;
     this.log.info('pcap receiver read the file', {
       file: this.cfg.file,
