@@ -640,6 +640,23 @@ export class EbpfTracer {
     this.call(() => this.native.updateMap('mf_ignore', key, Buffer.from([1 << source])), 'EBPF_MAP_UPDATE_FAILED');
   }
 
+  /**
+   * Leaves the far end of the agent's own sockets untraced: other processes'
+   * messages whose remote port is one of these local ports are skipped in
+   * the kernel (as for the connections the agent opens while tracing). The
+   * entry is dropped when the agent closes `fd`.
+   */
+  excludePeersOf(sockets: ReadonlyArray<{ fd: number; port: number }>): void {
+    for (const { fd, port } of sockets) {
+      const p = Buffer.alloc(2);
+      p.writeUInt16LE(port & 0xffff);
+      const f = Buffer.alloc(4);
+      f.writeUInt32LE(fd >>> 0);
+      this.call(() => this.native.updateMap('mf_self_ports', p, Buffer.from([1])), 'EBPF_MAP_UPDATE_FAILED');
+      this.call(() => this.native.updateMap('mf_self_fds', f, p), 'EBPF_MAP_UPDATE_FAILED');
+    }
+  }
+
   /** Detaches one probe. */
   detach(link: number): boolean {
     return this.call(() => this.native.detach(link), 'EBPF_FAILED');

@@ -5,7 +5,7 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { agentDefaultConfig } from '../agent/config';
+import { agentDefaultConfig, ebpfLayer, startTracesWithEbpf } from '../agent/config';
 import type { Kind, Stability } from '../pipeline/component';
 import { KINDS, SECTION } from '../pipeline/component';
 import { describeSchema } from '../pipeline/config/schema';
@@ -82,7 +82,8 @@ export function configSources(command: string, configs: string[]): string[] {
   const withDefault = (yaml: string) => [`yaml:${yaml}`, ...configs];
   switch (command) {
     case 'start':
-      return withDefault(serverDefaultConfig);
+      // All-in-one on this host: its own processes traced too, where eBPF can run.
+      return startTracesWithEbpf() ? [`yaml:${serverDefaultConfig}`, `yaml:${ebpfLayer(serverDefaultConfig)}`, ...configs] : withDefault(serverDefaultConfig);
     case 'server':
       return configs.length ? configs : withDefault(serverDefaultConfig);
     case 'agent':

@@ -5,6 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import { checkSupport } from '../bpf/index';
 import { SpanKind } from '../pipeline/pdata';
 import { spec as httpSpec } from '../protocols/http1';
@@ -67,6 +68,31 @@ suite('ebpf receiver filters', () => {
     expect(kinds(await traced({ deny: { ports: [nginx.port] } }, 'deny-port'))).toEqual([]);
     expect(kinds(await traced({ allow: { ports: [nginx.port + 1 === 65536 ? 1 : nginx.port + 1] } }, 'allow-other-port'))).toEqual([]);
     expect(kinds(await traced({ allow: { ports: [nginx.port] } }, 'allow-port'))).toEqual(['client:curl', 'server:nginx']);
+  });
+
+  it('does not trace the far end of a connection the agent opened before tracing started', async () => {
+    // A keep-alive connection from this process (the agent) to nginx, open before the receiver starts.
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const get = (q: string) =>
+      new Promise<boolean>((resolve, reject) => {
+        const req = http.get(`${nginx.url}/a.txt?${q}`, { agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(req.reusedSocket));
+        });
+        req.on('error', reject);
+      });
+    await get('agent-before');
+    const h = await startReceiver({ allow: { ports: [nginx.port] } }, [httpSpec]);
+    try {
+      expect(await get('agent-early')).toBe(true); // the same connection
+      await curl(`${nginx.url}/a.txt?curl-after`);
+      // Events arrive in order: once curl's request is in, nginx's side of the agent's would be too.
+      await h.waitFor((s) => s.attributes['url.query'] === 'curl-after' && s.kind === SpanKind.SERVER);
+      expect(kinds(h.spans.filter((s) => s.attributes['url.query'] === 'agent-early'))).toEqual([]);
+    } finally {
+      agent.destroy();
+      await h.stop();
+    }
   });
 
   it('filters by cgroup (the processes this test starts share its cgroup)', async () => {

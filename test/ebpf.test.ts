@@ -214,6 +214,19 @@ suite('ebpf receiver with real servers and clients', () => {
     expect(h.spans.filter((s) => attr(s, 'url.query') === 'from=agent')).toEqual([]);
   });
 
+  it('counts messages the parsers cannot read, by protocol, and keeps tracing', async () => {
+    const failures = async () => Number(/metaflow_ebpf_parse_failures_total\{receiver="ebpf",protocol="HTTP"\} (\d+)/.exec(await h.telemetry.registry.metrics())?.[1]);
+    const before = await failures();
+    expect(before).toBeGreaterThanOrEqual(0);
+    // nginx answers 400 to a request whose Content-Length is not a number; both parsers count it.
+    await run('curl', ['-s', '-o', '/dev/null', '-H', 'Content-Length: twelve', `${nginx.url}/index.html?bad=1`]);
+    // Events arrive in order: once a later request's span is in, the bad one was parsed.
+    await run('curl', ['-sf', '-o', '/dev/null', `${nginx.url}/index.html?after=bad`]);
+    await h.waitFor((s) => attr(s, 'url.query') === 'after=bad' && s.kind === SpanKind.SERVER);
+    expect((await failures()) - before).toBeGreaterThanOrEqual(1);
+    expect(h.receiver.stats().parseFailures).toBeGreaterThanOrEqual(1);
+  });
+
   it('counts events, never loses any at this rate, and the agent’s own traffic is not traced', async () => {
     const stats = h.receiver.stats();
     expect(stats.events).toBeGreaterThan(20);
@@ -224,6 +237,10 @@ suite('ebpf receiver with real servers and clients', () => {
     expect(text).toMatch(/metaflow_ebpf_events_total\{receiver="ebpf"\} \d+/);
     expect(text).toMatch(/metaflow_ebpf_active_sockets\{receiver="ebpf"\} \d+/);
     expect(text).toMatch(/metaflow_ebpf_up\{receiver="ebpf"\} 1/);
+    expect(text).toMatch(/metaflow_ebpf_lost_events_total\{receiver="ebpf"\} 0\n/);
+    expect(text).toMatch(/metaflow_ebpf_events_per_second\{receiver="ebpf"\} \d+/);
+    // Every parsed protocol has its failure counter, at 0 until one fails.
+    expect(text).toMatch(/metaflow_ebpf_parse_failures_total\{receiver="ebpf",protocol="Redis"\} \d+/);
   });
 
   it('stopping the receiver leaves none of its BPF programs loaded and none of its probes attached', async () => {

@@ -26,9 +26,15 @@ import { checkSupport, EbpfError, EbpfTracer, EventCursor, type KernelCounters, 
 import type { EbpfReceiverConfig } from './config';
 import { OpensslDiscovery } from './openssl';
 import { ProcessTable, type ProcessInfo } from './process';
+import { ownSockets } from './self';
 import { SocketStreams } from './streams';
 
 const SCOPE = { name: 'metaflow.ebpf', version: '0.1.0', attributes: {}, droppedAttributesCount: 0 };
+
+/** Self-metric counters: name and help. */
+const EVENTS_TOTAL = ['metaflow_ebpf_events_total', 'Events read from the kernel.'] as const;
+const LOST_TOTAL = ['metaflow_ebpf_lost_events_total', 'Events the kernel dropped because the ring buffer was full.'] as const;
+const PARSE_FAILURES = ['metaflow_ebpf_parse_failures_total', 'L7 messages the parsers could not read, by protocol.'] as const;
 
 /** Most span batches waiting on the next consumer; beyond, spans are dropped and counted. */
 const MAX_INFLIGHT = 64;
@@ -71,6 +77,9 @@ export class EbpfReceiver implements Component {
   private eventsPerSecond = 0;
   private parseFailures = 0;
   private droppedSpans = 0;
+  private ticks = 0;
+  /** Names of the protocols parsed. */
+  private parsed: string[] = [];
   private lastKernel: KernelCounters = { lostRingbuf: 0, lostScratch: 0, sslNoFd: 0, events: 0 };
 
   constructor(
@@ -116,7 +125,12 @@ export class EbpfReceiver implements Component {
         flushMs: Math.max(1, Math.round(this.cfg.flush_interval)),
         maxPending: 16,
       });
+      // The peers of the agent's sockets that predate tracing (and of its
+      // listening ports), before enabling and again after: a connection
+      // opened in between is caught by one of the two or by the kernel.
+      this.excludeOwnPeers(tracer);
       tracer.configure(tracerConfig, true, flags);
+      this.excludeOwnPeers(tracer);
     } catch (err) {
       this.tracer = undefined;
       this.openssl?.stop();
@@ -136,6 +150,13 @@ export class EbpfReceiver implements Component {
     });
   }
 
+  /** See self.ts: the agent's own traffic is not traced at its far end either. */
+  private excludeOwnPeers(tracer: EbpfTracer): void {
+    const own = ownSockets();
+    tracer.excludePeersOf(own.connected);
+    tracer.excludePeersOf(own.listening);
+  }
+
   private unavailableBecause(err: EbpfError): void {
     if (this.cfg.fail_on_unavailable) throw err;
     this.unavailable = `${err.code}: ${err.message}`;
@@ -146,6 +167,7 @@ export class EbpfReceiver implements Component {
   private createStreams(clockOffsetNs: bigint): SocketStreams {
     const wanted = new Set(this.cfg.protocols.map((p) => p.toLowerCase()));
     const specs = wanted.size ? this.specs.filter((s) => wanted.has(s.name.toLowerCase())) : this.specs;
+    this.parsed = specs.map((s) => s.name);
     const procs = new ProcessTable(this.cfg.max_processes);
     const streams = new SocketStreams(
       {
@@ -172,7 +194,7 @@ export class EbpfReceiver implements Component {
         },
         malformed: (protocol) => {
           this.parseFailures++;
-          this.tel.counter('metaflow_ebpf_parse_failures_total', 'L7 messages the parsers could not read, by protocol.', 1, { protocol });
+          this.tel.counter(PARSE_FAILURES[0], PARSE_FAILURES[1], 1, { protocol });
         },
       },
     );
@@ -195,8 +217,23 @@ export class EbpfReceiver implements Component {
     return { allow, deny };
   }
 
+  /** Puts a counter series on the endpoint at 0, so "none yet" reads as 0 rather than absent. */
+  private zeroCounter(name: string, help: string, labels: Record<string, string> = {}): void {
+    const t = this.tel;
+    if (t.telemetry.level === 'none') return;
+    const all = { [t.kind]: t.id, ...labels };
+    t.telemetry.counter(name, help, Object.keys(all)).inc(all, 0);
+  }
+
+  /**
+   * The self-metrics: events read (and per second), events the kernel lost,
+   * parse failures by protocol, active sockets, whether it traces at all.
+   */
   private registerMetrics(): void {
     const t = this.tel;
+    this.zeroCounter(EVENTS_TOTAL[0], EVENTS_TOTAL[1]);
+    this.zeroCounter(LOST_TOTAL[0], LOST_TOTAL[1]);
+    for (const p of this.parsed) this.zeroCounter(PARSE_FAILURES[0], PARSE_FAILURES[1], { protocol: p });
     t.gauge('metaflow_ebpf_up', 'Whether the ebpf receiver is tracing (1) or unavailable on this host (0).', () => (this.running ? 1 : 0));
     t.gauge('metaflow_ebpf_active_sockets', 'Connections being parsed.', () => this.streams?.activeConnections ?? 0);
     t.gauge('metaflow_ebpf_events_per_second', 'Events read from the kernel per second (last interval).', () => this.eventsPerSecond);
@@ -220,7 +257,7 @@ export class EbpfReceiver implements Component {
       this.log.every('ebpf-batch-error', 60_000, 'error', 'ebpf receiver: processing a batch failed', { error: (err as Error).stack ?? String(err) });
     }
     this.events += n;
-    this.tel.counter('metaflow_ebpf_events_total', 'Events read from the kernel.', n);
+    this.tel.counter(EVENTS_TOTAL[0], EVENTS_TOTAL[1], n);
     this.flushSpans();
   }
 
@@ -273,6 +310,8 @@ export class EbpfReceiver implements Component {
     try {
       this.streams.housekeeping(process.hrtime.bigint());
       this.flushSpans();
+      // Components that started after this one may listen on new ports.
+      if (++this.ticks % 10 === 0) this.excludeOwnPeers(tracer);
       const now = Date.now();
       this.eventsPerSecond = Math.round(((this.events - this.eventsAtTick) * 1000) / Math.max(1, now - this.tickAt));
       this.eventsAtTick = this.events;
@@ -280,7 +319,7 @@ export class EbpfReceiver implements Component {
       const k = tracer.counters();
       const lost = k.lostRingbuf - this.lastKernel.lostRingbuf;
       if (lost > 0) {
-        this.tel.counter('metaflow_ebpf_lost_events_total', 'Events the kernel dropped because the ring buffer was full.', lost);
+        this.tel.counter(LOST_TOTAL[0], LOST_TOTAL[1], lost);
         this.log.every('ebpf-lost', 60_000, 'warn', 'ebpf receiver: events lost (ring buffer full); raise ring_buffer_size_mib or lower capture_bytes', { total: k.lostRingbuf });
       }
       const noFd = k.sslNoFd - this.lastKernel.sslNoFd;

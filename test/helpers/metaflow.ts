@@ -82,6 +82,10 @@ export async function startMetaflow(opts: StartOptions = {}): Promise<Metaflow> 
     METAFLOW_AGENT_OTLP_HTTP_ENDPOINT: `127.0.0.1:${httpPort}`,
     METAFLOW_AGENT_TELEMETRY_ENDPOINT: `127.0.0.1:${telemetryPort}`,
     METAFLOW_DATA_DIR: dataDir,
+    // `metaflow start` as root traces the whole host with eBPF; on a machine
+    // shared by concurrent tests that would store every test's traffic in
+    // each instance. The eBPF tests turn it on (env: { METAFLOW_EBPF: 'on' }).
+    METAFLOW_EBPF: 'off',
     ...opts.env,
   };
   const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
