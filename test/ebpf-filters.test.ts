@@ -36,38 +36,43 @@ suite('ebpf receiver filters', () => {
     await nginx?.destroy();
   });
 
-  /** Starts a receiver with `filters`, makes `n` tagged requests, returns the spans of them. */
-  async function traced(filters: Record<string, unknown>, tag: string): Promise<CollectedSpan[]> {
+  const kinds = (spans: CollectedSpan[]) => spans.map((s) => `${s.kind === SpanKind.SERVER ? 'server' : 'client'}:${s.resource['process.executable.name']}`).sort();
+
+  /**
+   * Starts a receiver with `filters`, makes a request tagged `tag`, and
+   * returns the kinds of its spans once the receiver has processed every
+   * event the kernel wrote by then (and the `expected` ones have come).
+   */
+  async function traced(filters: Record<string, unknown>, tag: string, expected: number): Promise<string[]> {
     const h = await startReceiver(filters, [httpSpec]);
+    const mine = (s: CollectedSpan) => s.attributes['url.query'] === tag;
     try {
       await curl(`${nginx.url}/a.txt?${tag}`);
-      // A request that is traced shows up within a flush; give filtered ones the same time.
-      await new Promise((r) => setTimeout(r, 1000));
-      return h.spans.filter((s) => s.attributes['url.query'] === tag);
+      if (expected) await h.waitFor(mine, expected);
+      await h.settle();
+      return kinds(h.spans.filter(mine));
     } finally {
       await h.stop();
     }
   }
 
-  const kinds = (spans: CollectedSpan[]) => spans.map((s) => `${s.kind === SpanKind.SERVER ? 'server' : 'client'}:${s.resource['process.executable.name']}`).sort();
-
   it('traces both ends without filters', async () => {
-    expect(kinds(await traced({}, 'none'))).toEqual(['client:curl', 'server:nginx']);
+    expect(await traced({}, 'none', 2)).toEqual(['client:curl', 'server:nginx']);
   });
 
   it('allows by process name and by pid', async () => {
-    expect(kinds(await traced({ allow: { process_names: ['curl'] } }, 'allow-name'))).toEqual(['client:curl']);
+    expect(await traced({ allow: { process_names: ['curl'] } }, 'allow-name', 1)).toEqual(['client:curl']);
     const worker = nginx.pids().filter((p) => p !== nginx.pids()[0]);
     expect(worker.length).toBe(1);
-    expect(kinds(await traced({ allow: { pids: worker } }, 'allow-pid'))).toEqual(['server:nginx']);
+    expect(await traced({ allow: { pids: worker } }, 'allow-pid', 1)).toEqual(['server:nginx']);
   });
 
   it('denies by process name, wins over allow, and filters by port', async () => {
-    expect(kinds(await traced({ deny: { process_names: ['nginx'] } }, 'deny-name'))).toEqual(['client:curl']);
-    expect(kinds(await traced({ allow: { process_names: ['curl', 'nginx'] }, deny: { process_names: ['curl'] } }, 'deny-wins'))).toEqual(['server:nginx']);
-    expect(kinds(await traced({ deny: { ports: [nginx.port] } }, 'deny-port'))).toEqual([]);
-    expect(kinds(await traced({ allow: { ports: [nginx.port + 1 === 65536 ? 1 : nginx.port + 1] } }, 'allow-other-port'))).toEqual([]);
-    expect(kinds(await traced({ allow: { ports: [nginx.port] } }, 'allow-port'))).toEqual(['client:curl', 'server:nginx']);
+    expect(await traced({ deny: { process_names: ['nginx'] } }, 'deny-name', 1)).toEqual(['client:curl']);
+    expect(await traced({ allow: { process_names: ['curl', 'nginx'] }, deny: { process_names: ['curl'] } }, 'deny-wins', 1)).toEqual(['server:nginx']);
+    expect(await traced({ deny: { ports: [nginx.port] } }, 'deny-port', 0)).toEqual([]);
+    expect(await traced({ allow: { ports: [nginx.port + 1 === 65536 ? 1 : nginx.port + 1] } }, 'allow-other-port', 0)).toEqual([]);
+    expect(await traced({ allow: { ports: [nginx.port] } }, 'allow-port', 2)).toEqual(['client:curl', 'server:nginx']);
   });
 
   it('does not trace the far end of a connection the agent opened before tracing started', async () => {
@@ -88,6 +93,7 @@ suite('ebpf receiver filters', () => {
       await curl(`${nginx.url}/a.txt?curl-after`);
       // Events arrive in order: once curl's request is in, nginx's side of the agent's would be too.
       await h.waitFor((s) => s.attributes['url.query'] === 'curl-after' && s.kind === SpanKind.SERVER);
+      await h.settle();
       expect(kinds(h.spans.filter((s) => s.attributes['url.query'] === 'agent-early'))).toEqual([]);
     } finally {
       agent.destroy();
@@ -96,7 +102,7 @@ suite('ebpf receiver filters', () => {
   });
 
   it('filters by cgroup (the processes this test starts share its cgroup)', async () => {
-    expect(kinds(await traced({ deny: { cgroups: [ownCgroup()] } }, 'deny-cgroup'))).toEqual([]);
-    expect(kinds(await traced({ allow: { cgroups: [ownCgroup()] } }, 'allow-cgroup'))).toEqual(['client:curl', 'server:nginx']);
+    expect(await traced({ deny: { cgroups: [ownCgroup()] } }, 'deny-cgroup', 0)).toEqual([]);
+    expect(await traced({ allow: { cgroups: [ownCgroup()] } }, 'allow-cgroup', 2)).toEqual(['client:curl', 'server:nginx']);
   });
 });

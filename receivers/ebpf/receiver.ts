@@ -44,7 +44,9 @@ export interface EbpfReceiverStats {
   /** Why the receiver is idle, '' when it runs. */
   unavailable: string;
   events: number;
-  /** Events the kernel wrote (read or still in the ring buffer). */
+  /** Data events (bytes read or written) processed; compare with kernelEvents. */
+  dataEvents: number;
+  /** Data events the kernel wrote (processed or still in the ring buffer). */
   kernelEvents: number;
   /** Events per second over the last housekeeping interval. */
   eventsPerSecond: number;
@@ -78,6 +80,7 @@ export class EbpfReceiver implements Component {
   private parseFailures = 0;
   private droppedSpans = 0;
   private ticks = 0;
+  private lastDataEvents = 0;
   /** Names of the protocols parsed. */
   private parsed: string[] = [];
   private lastKernel: KernelCounters = { lostRingbuf: 0, lostScratch: 0, sslNoFd: 0, events: 0 };
@@ -336,6 +339,7 @@ export class EbpfReceiver implements Component {
     return {
       unavailable: this.unavailable,
       events: this.events,
+      dataEvents: this.streams?.counters.dataEvents ?? this.lastDataEvents,
       kernelEvents: k.events,
       eventsPerSecond: this.eventsPerSecond,
       lostEvents: k.lostRingbuf,
@@ -371,6 +375,7 @@ export class EbpfReceiver implements Component {
       this.tracer = undefined;
       this.running = false;
       if (this.streams) {
+        this.lastDataEvents = this.streams.counters.dataEvents;
         this.streams.closeAll(process.hrtime.bigint());
         this.flushSpans();
       }

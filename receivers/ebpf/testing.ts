@@ -24,6 +24,12 @@ export interface ReceiverHarness {
   logs: string[];
   /** Resolves with the spans matching `pred` once there are `n`, or rejects after `ms`. */
   waitFor(pred: (s: CollectedSpan) => boolean, n?: number, ms?: number): Promise<CollectedSpan[]>;
+  /**
+   * Resolves once every data event the kernel had written when it was
+   * called has been processed (the ring buffer is FIFO): whatever those
+   * events make is in `spans` by then. Rejects after `ms`.
+   */
+  settle(ms?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +78,14 @@ export async function startReceiver(overrides: Record<string, unknown> = {}, spe
         waiters.add(check);
         check();
       });
+    },
+    async settle(ms = 15000) {
+      const target = receiver.stats().kernelEvents;
+      const deadline = Date.now() + ms;
+      while (receiver.stats().dataEvents < target) {
+        if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${target} data events; processed ${receiver.stats().dataEvents}`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
     },
     async stop() {
       await receiver.shutdown();
