@@ -15,6 +15,16 @@
  *   length, promiscuous on or off and the buffer size all honoured, and
  *   kernel drop counts read from its statistics (SIGUSR1).
  *
+ * The kernel ring: cap asks libpcap for immediate delivery, which on Linux
+ * means TPACKET_V2 with one fixed slot of the snap length per packet, so a
+ * 16 MiB buffer holds only about 250 packets of a 65535-byte snap length and
+ * a short stall of the event loop drops packets (raise `buffer_size_mib` for
+ * busy links). tcpdump runs without immediate mode: TPACKET_V3 packs
+ * packets into blocks (16 MiB holds thousands), handed over when full or
+ * after libpcap's 1 s timeout; packets are therefore up to about a second
+ * late, which the receiver allows for (it reports a second only after
+ * {@link LIVE_LAG_MS}), and `stop()` waits for the last block.
+ *
  * `auto` picks tcpdump when it is installed, else cap.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -69,6 +79,11 @@ export class CaptureError extends MetaflowError {
 }
 
 const TCPDUMP_PATHS = ['/usr/bin/tcpdump', '/usr/sbin/tcpdump'];
+
+/** How late a live packet may reach the receiver (tcpdump's block timeout, plus the pipe). */
+export const LIVE_LAG_MS = 2000;
+/** libpcap's read timeout in tcpdump: a partly filled block is handed over after this long. */
+const BLOCK_TIMEOUT_MS = 1000;
 
 /** The tcpdump executable, or '' when not installed. */
 export function findTcpdump(): string {
@@ -167,6 +182,17 @@ function capLinkType(name: string): number {
   }
 }
 
+/**
+ * Every cap handle ever created, never released. cap 0.2 frees its libuv
+ * poll handle with the JavaScript object without closing it in libuv (which
+ * still lists it: a use after free, a crash at a later loop turn), and a
+ * handle whose open failed has a poll handle that was never started, which
+ * its destructor stops (an assertion that aborts the process). Keeping the
+ * objects alive means their destructors never run: one small object and
+ * its 64 KiB buffer per capture started, for the life of the process.
+ */
+const KEPT_CAP_HANDLES: Array<{ handle: CapHandle; buffer: Buffer }> = [];
+
 /** The `cap` engine; see the module doc. */
 class CapSource implements CaptureSource {
   readonly engine = 'cap' as const;
@@ -192,15 +218,18 @@ class CapSource implements CaptureSource {
     } catch (err) {
       throw new CaptureError(`the cap binding does not load here: ${(err as Error).message}`, { cause: err });
     }
+    if (this.iface !== 'any' && !fs.existsSync(`/sys/class/net/${this.iface}`)) throw new CaptureError(`cannot capture on ${this.iface}: no such interface`);
     const handle = new binding.Cap();
     const buffer = Buffer.alloc(65536);
     let link: string;
     try {
       link = handle.open(this.iface, this.opts.filter, this.opts.bufferBytes, buffer);
     } catch (err) {
+      KEPT_CAP_HANDLES.push({ handle, buffer });
       throw new CaptureError(`cannot capture on ${this.iface}: ${(err as Error).message}`, { cause: err });
     }
     const linkType = capLinkType(link);
+    KEPT_CAP_HANDLES.push({ handle, buffer });
     this.handle = handle;
     this.buffer = buffer;
     const data = new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
@@ -381,7 +410,7 @@ class TcpdumpSource implements CaptureSource {
     const bin = findTcpdump();
     if (!bin) throw new CaptureError('tcpdump is not installed (apt-get install tcpdump), or use engine: cap');
     const o = this.opts;
-    const args = ['-i', this.iface, '-w', '-', '-U', '--immediate-mode', '-n', '--time-stamp-precision=nano', '-s', String(o.snaplen), '-B', String(Math.max(1, Math.ceil(o.bufferBytes / 1024)))];
+    const args = ['-i', this.iface, '-w', '-', '-U', '-n', '--time-stamp-precision=nano', '-s', String(o.snaplen), '-B', String(Math.max(1, Math.ceil(o.bufferBytes / 1024)))];
     if (!o.promiscuous) args.push('-p');
     // Keep root: tcpdump would otherwise switch to its own user after opening the interface.
     args.push('-Z', 'root');
@@ -436,7 +465,11 @@ class TcpdumpSource implements CaptureSource {
     const exited = this.exited;
     this.child = undefined;
     if (!c || !exited) return;
-    if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+    if (c.exitCode === null && c.signalCode === null) {
+      // Packets of the block the kernel has not handed over yet would be lost: wait for its timeout first.
+      await Promise.race([exited, new Promise((r) => setTimeout(r, BLOCK_TIMEOUT_MS + 200))]);
+      if (c.exitCode === null && c.signalCode === null) c.kill('SIGINT');
+    }
     const killer = setTimeout(() => c.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(killer);

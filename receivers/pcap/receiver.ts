@@ -36,7 +36,7 @@ import { ReassemblyPool } from '../../protocols/stream/tcp';
 import { DEFAULT_PARSER_OPTIONS, type L7Session, type ProtocolSpec } from '../../protocols/types';
 import { FlowTable, type Flow, type FlowTableOptions, type ServerAggregate } from '../../protocols/flow/table';
 import { flowLogRecord, networkMetrics } from '../../protocols/flow/signals';
-import { CaptureError, createSource, defaultInterfaces, resolveEngine, type CaptureSource, type SourceStats } from './capture';
+import { CaptureError, createSource, defaultInterfaces, LIVE_LAG_MS, resolveEngine, type CaptureSource, type SourceStats } from './capture';
 import type { PcapReceiverConfig } from './config';
 
 const SCOPE: InstrumentationScope = { name: 'metaflow.pcap', version: '0.1.0', attributes: {}, droppedAttributesCount: 0 };
@@ -406,8 +406,8 @@ export class PcapReceiver implements Component {
   private housekeeping(): void {
     try {
       if (this.live && this.sources.length) {
-        // A second behind the clock, so packets still in the capture pipe land before their second is reported.
-        const ms = Date.now() - 1000;
+        // Behind the clock, so packets still in the kernel's block or the pipe land before their second is reported.
+        const ms = Date.now() - LIVE_LAG_MS;
         this.table.tick(Math.floor(ms / 1000), (ms % 1000) * 1e6);
         for (const s of this.sources) s.refreshStats();
         if (Date.now() % 60_000 < 1000) this.refreshLocalAddresses();
