@@ -10,6 +10,7 @@
  *   each a clear message and an exit code, never a stack trace;
  * - the built command end to end.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -131,6 +132,20 @@ describe('metaflow replay sessions', () => {
     expect(r.err).toMatch(/httpv1\.pcap: \d+ packets, 1 flows, \d+ sessions in [\d.]+ s\n$/);
     // jsonl writes bigints as exact integers: compare the raw text with the parsed value.
     expect(r.out).toMatch(/"start_time":\d{19},/);
+  });
+
+  test('the same sessions and flows from pcap with µs, pcap with ns and pcapng', () => {
+    const ns = path.join(dir, 'httpv1-ns.pcap');
+    const ng = path.join(dir, 'httpv1.pcapng');
+    execFileSync('editcap', ['-F', 'nsecpcap', HTTP, ns]);
+    execFileSync('editcap', ['-F', 'pcapng', HTTP, ng]);
+    const want = replay([HTTP, '--flows']);
+    expect(want.out.split('\n').length).toBeGreaterThan(2);
+    for (const f of [ns, ng]) {
+      const r = replay([f, '--flows']);
+      expect([f, r.code]).toEqual([f, 0]);
+      expect(r.out).toBe(want.out);
+    }
   });
 
   test('table: a header and one row per session; with --flows also one flow row', () => {

@@ -194,6 +194,10 @@ describe('flow logs and network metrics in chDB', () => {
     const rttCount = rttRecords.reduce((n, rec) => n + Number(rec.attributes[`${FLOW_ATTR}rtt_count`] ?? 0), 0);
     expect(rttCount).toBeGreaterThan(0);
     expect(rtt.rows[0].map(Number)).toEqual([rttCount, Math.max(...rttRecords.map((rec) => Number(rec.attributes[`${FLOW_ATTR}rtt_max_us`] ?? 0)))]);
+    // The README's flow_log example runs and finds the failed handshakes.
+    const readme = await store.query("SELECT ClientIp, ClientPort, ServerIp, ServerPort, CloseType, RttClientMax, ArtMax FROM flow_log WHERE Closed AND CloseType != 'fin' ORDER BY Timestamp DESC LIMIT 20");
+    expect(readme.rows.length).toBeGreaterThan(5);
+    expect(readme.rows.every((r) => r[4] !== 'fin' && r[4] !== '')).toBe(true);
   });
 
   test('network metrics are one network_metrics row per server, granularity and interval; per-second and per-minute totals agree with the packets', async () => {
@@ -235,6 +239,11 @@ describe('flow logs and network metrics in chDB', () => {
       keys += set.size;
     }
     expect((await store.query('SELECT count() FROM network_metrics')).rows).toEqual([[String(keys)]]);
+    // The README's network_metrics example runs and adds up to the same packets.
+    const readme = await store.query(
+      "SELECT ServerIp, ServerPort, sum(ClientPackets + ServerPackets) AS packets, sum(RttSum) / sum(RttCount) AS avg_rtt_us, sum(ArtSum) / sum(ArtCount) AS avg_art_us, sum(ClientRetrans + ServerRetrans) AS retrans, sum(FailedFlows) AS failed FROM network_metrics WHERE Granularity = '1m' GROUP BY ServerIp, ServerPort ORDER BY packets DESC",
+    );
+    expect(readme.rows.reduce((n, r) => n + Number(r[2]), 0)).toBe(packets);
     // The application gauge went to the contrib table.
     expect((await store.query("SELECT count() FROM otel_metrics_gauge WHERE MetricName = 'app.requests'")).rows).toEqual([[String(all.length)]]);
     expect((await store.query("SELECT count() FROM otel_metrics_sum WHERE MetricName LIKE 'metaflow.network.%'")).rows).toEqual([['0']]);

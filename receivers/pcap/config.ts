@@ -2,6 +2,14 @@
  * Config of the `pcap` receiver. Every key has a default: `pcap:` with no
  * value captures on every interface that is up except loopback, parses every
  * L7 protocol of the build, and emits spans, flow logs and network metrics.
+ *
+ * Decision: the receiver is in the build but in neither default pipeline
+ * (agent, `metaflow start`). The ebpf receiver already makes zero-code spans
+ * of the host's processes, and packet spans of the same requests would
+ * duplicate them; the default interfaces exclude loopback; a capture costs
+ * CPU per packet on busy links, and an exporter sending over a captured
+ * interface would see its own traffic unless filtered. Users opt in with a
+ * config that names `pcap` in their pipelines (README: Packet capture).
  */
 import { s, type Infer } from '../../pipeline/config/schema';
 
