@@ -152,5 +152,91 @@ export const CONFIRMATION_OF: Record<string, string> = {
   SUNSUBSCRIBE: 'sunsubscribe',
 };
 
+/**
+ * What the parser needs of a command name, looked up once per name rather
+ * than once per request: the upper-case name, its subcommands, its argument
+ * rule and its pub/sub confirmation kind.
+ */
+export interface CommandInfo {
+  /** The upper-case name. */
+  readonly upper: string;
+  /** The same as bytes. */
+  readonly bytes: Uint8Array;
+  readonly subs: Set<string> | undefined;
+  readonly rule: ArgRule;
+  /** The confirmation kind it waits for (pub/sub), or ''. */
+  readonly confirm: string;
+  /**
+   * Argument positions (bits 1…31) that are values by position alone (Nth,
+   * Nth2, After, Every): with obfuscation on they are elided whatever they
+   * hold, so their bytes need not be kept.
+   */
+  readonly skipMask: number;
+}
+
+/** {@link CommandInfo.skipMask} of a rule. */
+function skipMaskOf(r: ArgRule): number {
+  let m = 0;
+  for (let i = 1; i < 32; i++) {
+    let hide = false;
+    if (r.rule === Rule.Nth) hide = i === r.a;
+    else if (r.rule === Rule.Nth2) hide = i === r.a || i === r.b;
+    else if (r.rule === Rule.After) hide = i >= r.a;
+    else if (r.rule === Rule.Every) hide = i >= r.a && (i - r.a) % r.b === 0;
+    if (hide) m |= 1 << i;
+  }
+  return m;
+}
+
+/** Slots of the command table (a power of two, well above the names it holds). */
+const TABLE_SIZE = 2048;
+const TABLE: Array<CommandInfo | undefined> = new Array<CommandInfo | undefined>(TABLE_SIZE);
+
+/** FNV-1a over the bytes, for the table. */
+function hashBytes(b: Uint8Array, s: number, n: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < n; i++) h = Math.imul(h ^ b[s + i], 0x01000193);
+  return h >>> 0;
+}
+
+for (const name of new Set([...KNOWN, ...SUB_SETS.keys(), ...RULES.keys(), ...Object.keys(CONFIRMATION_OF)])) {
+  const bytes = Buffer.from(name, 'latin1');
+  const rule = ruleOf(name);
+  const info: CommandInfo = { upper: name, bytes, subs: SUB_SETS.get(name), rule, confirm: CONFIRMATION_OF[name] ?? '', skipMask: skipMaskOf(rule) };
+  let i = hashBytes(bytes, 0, bytes.length) & (TABLE_SIZE - 1);
+  while (TABLE[i] !== undefined) i = (i + 1) & (TABLE_SIZE - 1);
+  TABLE[i] = info;
+}
+
+/** Scratch for upper-casing a name before the lookup (names in the table are at most 40 bytes). */
+const UPPER = new Uint8Array(40);
+
+/**
+ * The table entry of the command name `b[s, s + n)` compared case-
+ * insensitively, or undefined when the name is not one the parser has rules
+ * for (or is not a short printable ASCII word). Allocates nothing.
+ */
+export function lookupCommand(b: Uint8Array, s: number, n: number): CommandInfo | undefined {
+  if (n === 0 || n > 40) return undefined;
+  for (let k = 0; k < n; k++) {
+    let c = b[s + k];
+    if (c <= 0x20 || c >= 0x7f) return undefined;
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    UPPER[k] = c;
+  }
+  let i = hashBytes(UPPER, 0, n) & (TABLE_SIZE - 1);
+  for (;;) {
+    const e = TABLE[i];
+    if (e === undefined) return undefined;
+    const eb = e.bytes;
+    if (eb.length === n) {
+      let k = 0;
+      while (k < n && eb[k] === UPPER[k]) k++;
+      if (k === n) return e;
+    }
+    i = (i + 1) & (TABLE_SIZE - 1);
+  }
+}
+
 /** Pushes that are messages, not confirmations: they answer no request. */
 export const MESSAGE_PUSHES = new Set(['message', 'pmessage', 'smessage']);

@@ -28,10 +28,10 @@
  *   still awaited are reported as `unknown` and truncated.
  */
 import { newSession, type ConnectionParser, type Dir, type FeedFlags, type L7Session, type ParserContext } from '../types';
-import { CONFIRMATION_OF, MESSAGE_PUSHES, Rule, ruleOf, subcommandsOf } from './commands';
+import { CONFIRMATION_OF, MESSAGE_PUSHES, Rule, ruleOf, subcommandsOf, type ArgRule } from './commands';
+import { INLINE, RespReader, type RespSink } from './resp';
 
 const CONFIRMATIONS = new Set(Object.values(CONFIRMATION_OF));
-import { INLINE, RespReader, type RespSink } from './resp';
 
 /** Characters of one argument shown in request_resource. */
 export const MAX_ARG_CHARS = 64;
@@ -45,22 +45,28 @@ export const REDIS_MALFORMED = {
   internal: 'Redis: internal parser error',
 } as const;
 
-const TYPE_NAMES: Record<number, string> = {
-  0x2b: 'SimpleString',
-  0x2d: 'SimpleError',
-  0x3a: 'Integer',
-  0x24: 'BulkString',
-  0x2a: 'Array',
-  0x5f: 'Null',
-  0x23: 'Boolean',
-  0x2c: 'Double',
-  0x28: 'BigNumber',
-  0x21: 'BulkError',
-  0x3d: 'VerbatimString',
-  0x25: 'Map',
-  0x7e: 'Set',
-  0x3e: 'Push',
-};
+/** DeepFlow's name of each RESP type byte; '' for the others. An array indexed by the byte (a dense lookup). */
+const TYPE_NAMES: readonly string[] = (() => {
+  const names: string[] = new Array<string>(256).fill('');
+  const byType: Array<[number, string]> = [
+    [0x2b, 'SimpleString'],
+    [0x2d, 'SimpleError'],
+    [0x3a, 'Integer'],
+    [0x24, 'BulkString'],
+    [0x2a, 'Array'],
+    [0x5f, 'Null'],
+    [0x23, 'Boolean'],
+    [0x2c, 'Double'],
+    [0x28, 'BigNumber'],
+    [0x21, 'BulkError'],
+    [0x3d, 'VerbatimString'],
+    [0x25, 'Map'],
+    [0x7e, 'Set'],
+    [0x3e, 'Push'],
+  ];
+  for (const [t, name] of byType) names[t] = name;
+  return names;
+})();
 
 /** Types only RESP3 has: seeing one means the connection speaks RESP3. */
 function isResp3Only(t: number): boolean {
@@ -126,6 +132,17 @@ export class RedisParser implements ConnectionParser, RespSink {
     while (this.head < this.pending.length) this.finishTimeout(this.shift());
   }
 
+  /**
+   * Values this request's rule elides whatever they hold (obfuscation on,
+   * positional rules) need not be copied: {@link planArgs} hides them without
+   * reading them.
+   */
+  argsToSkip(r: RespReader): number {
+    if (!this.ctx.options.obfuscateSql) return 0;
+    const info = r.argCommand(0);
+    return info === undefined ? 0 : info.skipMask;
+  }
+
   onRespMalformed(reason: string): void {
     this.ctx.malformed(reason);
   }
@@ -137,19 +154,34 @@ export class RedisParser implements ConnectionParser, RespSink {
 
   private onRequest(r: RespReader, truncated: boolean): void {
     const s = newSession('Redis', r.msgStart);
-    const cmd = r.argCount > 0 ? r.argUpper(0) : '';
+    // Known names come from the command table with their facts; any other
+    // name is upper-cased into a string and looked up the slow way.
+    const info = r.argCount > 0 ? r.argCommand(0) : undefined;
+    let cmd: string;
+    let subs: Set<string> | undefined;
+    let rule: ArgRule;
+    let confirm: string;
+    if (info !== undefined) {
+      cmd = info.upper;
+      subs = info.subs;
+      rule = info.rule;
+      confirm = info.confirm;
+    } else {
+      cmd = r.argCount > 0 ? r.argUpper(0) : '';
+      subs = subcommandsOf(cmd);
+      rule = ruleOf(cmd);
+      confirm = CONFIRMATION_OF[cmd] ?? '';
+    }
     let type = cmd;
-    const subs = subcommandsOf(cmd);
     if (subs && r.argCount > 1) {
       const sub = r.argUpper(1);
       if (subs.has(sub)) type = `${cmd} ${sub}`;
     }
     s.request_type = type;
-    s.request_resource = r.topType === INLINE || r.topType === 0x2a ? resource(r, cmd, this.ctx.options.obfuscateSql) : '';
+    s.request_resource = r.topType === INLINE || r.topType === 0x2a ? resourceOf(r, rule, this.ctx.options.obfuscateSql) : '';
     s.request_length = r.msgBytes;
     s.captured_request_bytes = r.msgBytes;
     s.truncated = truncated;
-    const confirm = CONFIRMATION_OF[cmd] ?? '';
     const hello = cmd === 'HELLO' && r.argCount > 1 ? Number(r.arg(1)) : 0;
     if (this.pending.length - this.head >= this.ctx.options.maxPendingRequests) this.finishTimeout(this.shift());
     this.pending.push({ session: s, confirm, hello: Number.isInteger(hello) ? hello : 0 });
@@ -158,9 +190,12 @@ export class RedisParser implements ConnectionParser, RespSink {
   private onReply(r: RespReader, endTime: bigint, truncated: boolean): void {
     const t = r.topType;
     if (isResp3Only(t)) this.version = '3';
-    if ((t === 0x3e || t === 0x2a) && r.argCount > 0 && r.argLen[0] <= 16) {
+    const head = this.head < this.pending.length ? this.pending[this.head] : undefined;
+    // The kind (first element) matters only to a pending (UN)SUBSCRIBE, a
+    // RESP3 push or a RESP2 subscriber: other array replies (HGETALL, MGET,
+    // …) skip decoding it.
+    if ((t === 0x3e || (t === 0x2a && (this.subscribed || (head !== undefined && head.confirm !== '')))) && r.argCount > 0 && r.argLen[0] <= 16) {
       const kind = r.arg(0).toLowerCase();
-      const head = this.head < this.pending.length ? this.pending[this.head] : undefined;
       if (head && head.confirm !== '' && head.confirm === kind) {
         this.trackSubscription(r);
         this.shift();
@@ -216,7 +251,7 @@ export class RedisParser implements ConnectionParser, RespSink {
       const text = t === 0x2d ? r.text : r.argCount > 0 ? r.arg(0) : '';
       s.response_exception = text.length > MAX_ERROR_CHARS ? text.slice(0, MAX_ERROR_CHARS) : text;
     } else s.response_status = 'ok';
-    s.response_result = TYPE_NAMES[t] ?? '';
+    s.response_result = TYPE_NAMES[t & 0xff];
     if (t === 0x2b) s.attributes['redis.status'] = r.text.length > 64 ? r.text.slice(0, 64) : r.text;
     s.response_length = r.msgBytes;
     s.captured_response_bytes = r.msgBytes;
@@ -264,10 +299,24 @@ function shown(r: RespReader, i: number): string {
  * count the command as 0; `obfuscate` elides values, secrets go regardless.
  */
 export function resource(r: RespReader, cmd: string, obfuscate: boolean): string {
+  return resourceOf(r, ruleOf(cmd), obfuscate);
+}
+
+/** What {@link planArgs} decides per argument. */
+const SHOW = 0;
+/** Written as ` ?`. */
+const HIDE = 1;
+/** Written as nothing (the rest of a collapsed run, already shown as one ` ?`). */
+const SKIP = 2;
+/** Per-argument decisions of the request being written (arguments are at most MAX_ARGS_SHOWN + 1). */
+const ACTIONS = new Uint8Array(MAX_ARGS_SHOWN + 1);
+
+/**
+ * Decides for arguments 1… of `r` whether each is shown, hidden or skipped
+ * (into {@link ACTIONS}); returns whether a run was collapsed.
+ */
+function planArgs(r: RespReader, rule: ArgRule, obfuscate: boolean): boolean {
   const n = r.argCount;
-  if (n === 0) return '';
-  const rule = ruleOf(cmd);
-  let out = n > 0 ? shown(r, 0) : '';
   let collapsed = false;
   let secretNext = -1;
   let evalEnd = -1;
@@ -326,12 +375,76 @@ export function resource(r: RespReader, cmd: string, obfuscate: boolean): string
         break;
     }
     if (collapse) {
-      if (!collapsed) out += ' ?';
+      ACTIONS[i] = collapsed ? SKIP : HIDE;
       collapsed = true;
-      continue;
-    }
-    out += hide ? ' ?' : ' ' + shown(r, i);
+    } else ACTIONS[i] = hide ? HIDE : SHOW;
   }
-  if (r.elements > n && !collapsed) out += ' ...';
-  return out;
+  return collapsed;
+}
+
+/** Room for the longest command line {@link resourceOf} writes: every argument shown whole (` ` + 64 + `...`), plus the tail. */
+const LINE = new Uint8Array((MAX_ARGS_SHOWN + 1) * (MAX_ARG_CHARS + 4) + 8);
+const LATIN1 = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+const DOT = 0x2e;
+const QMARK = 0x3f;
+const SPACE = 0x20;
+
+/**
+ * Writes argument `i` as {@link shown} shows it, preceded by a space when it
+ * is not the command (`i > 0`), into {@link LINE} at `o`; returns the new
+ * end, or -1 when the argument is not ASCII (its text is then not its bytes).
+ */
+function putShown(r: RespReader, i: number, o: number): number {
+  const len = r.argLen[i];
+  const b = r.argBuf;
+  const base = i * r.argCap;
+  for (let k = 0; k < len; k++) if (b[base + k] >= 0x80) return -1;
+  if (i > 0) LINE[o++] = SPACE;
+  const c = len > MAX_ARG_CHARS ? MAX_ARG_CHARS : len;
+  for (let k = 0; k < c; k++) LINE[o + k] = b[base + k];
+  o += c;
+  if (len > MAX_ARG_CHARS || r.argCut(i)) {
+    LINE[o++] = DOT;
+    LINE[o++] = DOT;
+    LINE[o++] = DOT;
+  }
+  return o;
+}
+
+/**
+ * {@link resource} with the rule known. With ASCII arguments (the usual
+ * case) the line is composed as bytes and decoded once; an argument that is
+ * not ASCII sends the line through strings (UTF-8 decoded per argument), so
+ * the text is the same either way.
+ */
+function resourceOf(r: RespReader, rule: ArgRule, obfuscate: boolean): string {
+  const n = r.argCount;
+  if (n === 0) return '';
+  const collapsed = planArgs(r, rule, obfuscate);
+  const tail = r.elements > n && !collapsed;
+  let o = putShown(r, 0, 0);
+  for (let i = 1; i < n && o >= 0; i++) {
+    const a = ACTIONS[i];
+    if (a === SHOW) o = putShown(r, i, o);
+    else if (a === HIDE) {
+      LINE[o++] = SPACE;
+      LINE[o++] = QMARK;
+    }
+  }
+  if (o >= 0) {
+    if (tail) {
+      LINE[o++] = SPACE;
+      LINE[o++] = DOT;
+      LINE[o++] = DOT;
+      LINE[o++] = DOT;
+    }
+    return LATIN1.call(LINE, 0, o);
+  }
+  let out = shown(r, 0);
+  for (let i = 1; i < n; i++) {
+    const a = ACTIONS[i];
+    if (a === SHOW) out += ' ' + shown(r, i);
+    else if (a === HIDE) out += ' ?';
+  }
+  return tail ? out + ' ...' : out;
 }

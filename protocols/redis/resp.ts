@@ -18,6 +18,8 @@
  * follows and are not a reply themselves.
  */
 
+import { lookupCommand, type CommandInfo } from './commands';
+
 /** Deepest aggregate nesting followed; deeper is malformed (real replies nest a few levels). */
 export const MAX_DEPTH = 64;
 /** Bulk strings longer than this are malformed (Redis' proto-max-bulk-len tops at 512 MB by default; allow 4 GB). */
@@ -27,6 +29,13 @@ const MAX_BULK = 2 ** 32;
 export interface RespSink {
   /** A whole top-level value (or, when `truncated`, what arrived of it). */
   onRespValue(reader: RespReader, endTime: bigint, truncated: boolean): void;
+  /**
+   * Optional, asked once per request array when its first element (the
+   * command) is complete: a bit mask of the element slots (1…31) whose
+   * bytes will never be read (values the parser elides whatever they
+   * hold). Those slots count as elements but keep no bytes.
+   */
+  argsToSkip?(reader: RespReader): number;
   /** Bytes that are not RESP; the reader resynchronises after it. */
   onRespMalformed(reason: string): void;
 }
@@ -68,11 +77,11 @@ function utf8(b: Uint8Array, s: number, e: number): string {
 
 /**
  * Copies `n` bytes; a loop for the short runs the reader keeps (arguments
- * of at most argCap bytes), which costs less than the subarray view `set`
- * needs.
+ * of at most argCap bytes, 65 for requests and 256 for replies), which costs
+ * less than the subarray view `set` needs.
  */
 function copy(src: Uint8Array, s: number, n: number, dst: Uint8Array, o: number): void {
-  if (n > 64) {
+  if (n > 256) {
     dst.set(src.subarray(s, s + n), o);
     return;
   }
@@ -117,7 +126,11 @@ export class RespReader {
   topType = 0;
   /** Declared size of the top-level value: bulk length or element count (-1: null). */
   declared = 0;
-  /** Text of a top-level simple value (status, error, integer, …), cut to the line cap. */
+  /**
+   * Text of a top-level status (`+`) or error (`-`) line, cut to the line
+   * cap; '' for every other type (the parser uses no other line's text, so
+   * none is decoded).
+   */
   text = '';
   /** Bytes of the message so far (line terminators and payloads included). */
   msgBytes = 0;
@@ -138,6 +151,8 @@ export class RespReader {
   private lineLen = 0;
   private readonly lineCap: number;
   private resync = false;
+  /** Slots of the current message whose bytes are not kept (see {@link RespSink.argsToSkip}). */
+  private skip = 0;
 
   constructor(
     private readonly sink: RespSink,
@@ -183,6 +198,21 @@ export class RespReader {
   /** Whether element `i` was longer than what was kept. */
   argCut(i: number): boolean {
     return this.argFull[i] > this.argLen[i];
+  }
+
+  /** The command table entry of element `i` (see {@link lookupCommand}), or undefined. */
+  argCommand(i: number): CommandInfo | undefined {
+    if (i >= this.argCount || this.argCut(i)) return undefined;
+    return lookupCommand(this.argBuf, i * this.argCap, this.argLen[i]);
+  }
+
+  /** Whether element `i` is kept whole and all ASCII (then its text is its bytes). */
+  argAscii(i: number): boolean {
+    const base = i * this.argCap;
+    const end = base + this.argLen[i];
+    const b = this.argBuf;
+    for (let k = base; k < end; k++) if (b[k] >= 0x80) return false;
+    return true;
   }
 
   /** Element `i` upper-cased when it is a short ASCII word, else ''. */
@@ -253,6 +283,7 @@ export class RespReader {
         this.msgStart = time;
         this.msgBytes = 0;
         this.argCount = 0;
+        this.skip = 0;
         this.elements = 0;
         this.topIndex = 0;
         this.text = '';
@@ -366,6 +397,8 @@ export class RespReader {
       this.argLen[slot] = 0;
       this.argFull[slot] = 0;
       this.argCount = slot + 1;
+      if (slot === 1 && this.isRequest && this.sink.argsToSkip !== undefined) this.skip = this.sink.argsToSkip(this);
+      if (slot < 32 && ((this.skip >>> slot) & 1) === 1) return -1;
       return slot;
     }
     return -1;
@@ -465,7 +498,11 @@ export class RespReader {
         }
         if (top) {
           this.topType = t;
-          this.text = utf8(b, s + 1, Math.min(e, s + 1 + this.lineCap));
+          if (t === 0x2b || t === 0x2d) {
+            const te = Math.min(e, s + 1 + this.lineCap);
+            // `+OK`, by far the most common status, without a string per reply.
+            this.text = te - s === 3 && t === 0x2b && b[s + 1] === 0x4f && b[s + 2] === 0x4b ? 'OK' : utf8(b, s + 1, te);
+          }
         } else {
           const slot = this.slotForElement();
           if (slot >= 0) this.keep(slot, b, s + 1, e);
