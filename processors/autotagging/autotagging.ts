@@ -9,7 +9,11 @@
  * 2. Pids not cached yet are read from /proc, all at once and off the
  *    per-item path.
  * 3. Each resource is tagged (process, host, pod, service.name, custom
- *    tags); then each item's ends, when it has any.
+ *    tags); then each item's ends, when it has any: Kubernetes and CIDR
+ *    tags by address, and for data made on this host (`local_ends`) host
+ *    facts by address and process facts by pid (a zero-code span's own
+ *    process is its server end when its kind is server, its client end when
+ *    client; the end pids are resolved in step 2 with the others).
  *
  * Edits the batch in place (`mutatesData`); the graph hands it its own copy
  * when the batch is shared.
@@ -28,6 +32,7 @@ import {
   type ResourceSpans,
   type Signal,
   type SignalData,
+  SpanKind,
   type Span,
   type Traces,
 } from '../../pipeline/pdata';
@@ -215,7 +220,21 @@ export class AutoTaggingProcessor<S extends Signal> implements Processor<S> {
       pids.push(this.resourcePid(tg, rs.resource.attributes, p === MIXED ? NO_PID : p));
     }
     if (split) t.resourceSpans = groups = split;
-    await this.resolvePids(tg, pids);
+    // Which groups are this host's zero-code data, for local end tags; their end pids join the lookup.
+    const localEnds = tg.tagsLocalEnds ? groups.map((rs) => tg.locality(rs.resource.attributes) !== false) : undefined;
+    const endPids: number[] = [];
+    if (localEnds) {
+      for (let g = 0; g < groups.length; g++) {
+        if (!localEnds[g]) continue;
+        for (const ss of groups[g].scopeSpans) {
+          for (const sp of ss.spans) {
+            if (sp.attributes['metaflow.server.ip'] === undefined) continue;
+            tg.markOwnEnd(sp.attributes, sp.kind === SpanKind.SERVER ? 'server' : sp.kind === SpanKind.CLIENT ? 'client' : undefined, endPids);
+          }
+        }
+      }
+    }
+    await this.resolvePids(tg, endPids.length ? pids.concat(endPids) : pids);
     const ends = tg.tagsEnds;
     const sender = clientInfo(t)?.address;
     let associated = 0;
@@ -223,6 +242,14 @@ export class AutoTaggingProcessor<S extends Signal> implements Processor<S> {
       const rs = groups[g];
       const conn = sender !== undefined && !madeByMetaflow(rs.scopeSpans) ? sender : undefined;
       if (tg.tagResource(rs.resource.attributes, pids[g] >= 0 ? tg.procs!.get(pids[g]) : undefined, conn)) associated++;
+      if (localEnds) {
+        const res = rs.resource.attributes;
+        const local = localEnds[g];
+        for (const ss of rs.scopeSpans) {
+          const spans = ss.spans;
+          for (let i = 0; i < spans.length; i++) if (spans[i].attributes['metaflow.server.ip'] !== undefined) tg.tagLocalEnds(spans[i].attributes, res, local);
+        }
+      }
       if (!ends) continue;
       for (const ss of rs.scopeSpans) {
         const spans = ss.spans;
@@ -259,6 +286,14 @@ export class AutoTaggingProcessor<S extends Signal> implements Processor<S> {
       const rl = groups[g];
       const conn = sender !== undefined && !madeByMetaflow(rl.scopeLogs) ? sender : undefined;
       if (tg.tagResource(rl.resource.attributes, pids[g] >= 0 ? tg.procs!.get(pids[g]) : undefined, conn)) associated++;
+      if (tg.tagsLocalEnds) {
+        const res = rl.resource.attributes;
+        const local = tg.locality(res) !== false;
+        for (const sl of rl.scopeLogs) {
+          const recs = sl.logRecords;
+          for (let i = 0; i < recs.length; i++) if (recs[i].attributes['metaflow.server.ip'] !== undefined) tg.tagLocalEnds(recs[i].attributes, res, local);
+        }
+      }
       if (!ends) continue;
       for (const sl of rl.scopeLogs) {
         const recs = sl.logRecords;

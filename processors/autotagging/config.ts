@@ -262,6 +262,12 @@ export const configSchema = s
     pod_association: s.array(association).default(DEFAULT_ASSOCIATIONS).doc('how a resource finds its pod: rules tried in order, each {sources: [{from: resource_attribute, name} or {from: connection}]} whose sources (at most 4) must all match one pod. name: k8s.pod.uid, container.id, k8s.pod.name (with k8s.namespace.name), k8s.namespace.name (narrows the others), or any attribute holding IPs. connection: the address the batch was received from; put autotagging before batch, which drops it; data MetaFlow made itself (scopes metaflow.* or metaflow/*) is never matched by connection, its sender being an agent. Default: k8s.pod.uid, k8s.pod.name with k8s.namespace.name, container.id, k8s.pod.ip, net.host.ip, host.ip, then the connection'),
     wait_for_metadata: s.boolean().default(false).doc('start fails unless the first Kubernetes lists complete within wait_for_metadata_timeout'),
     wait_for_metadata_timeout: s.duration().default('10s').doc('how long start waits for the first lists'),
+    local_ends: s
+      .boolean()
+      .default(true)
+      .doc(
+        'on zero-code spans and flows: an end on the host that made the data (loopback, or for this host\'s data one of its interface addresses) gets that host\'s metaflow.<end>.host.name and .host.id; for this host\'s data, an end whose process is known (the span\'s own process by its kind, the peer by metaflow.<end>.process.pid as the ebpf receiver sets it for local peers) gets metaflow.<end>.process.pid, .process.executable.name, .process.command_line, .process.owner and .container.id',
+      ),
     derive_service_name: s.boolean().default(true).doc('set service.name when absent or an SDK default (unknown_service…) from the workload (resource.opentelemetry.io/service.name annotation with otel_annotations, else the deployment, statefulset, daemonset, cronjob, job or replicaset, else the pod name) or, outside Kubernetes, the process executable name; a service.name equal to the process name (what zero-code receivers set) also gives way to the workload name'),
     endpoint_cache_size: s.int().min(1).default(65536).doc('addresses whose end tags are remembered; the oldest is evicted beyond this'),
     custom_tags: s

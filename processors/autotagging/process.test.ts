@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import type { Attributes } from '../../pipeline/pdata';
+import { SpanKind, type Attributes } from '../../pipeline/pdata';
 import { freePort } from '../../test/helpers/ports';
 import { span } from '../internal/testing';
 import { ProcessCache, ProcReader, containerFromCgroup, maskArgs, parseStat } from './process';
@@ -201,6 +201,67 @@ http {
     const sdk = (pid: number, extra: Attributes) => tagSpans(h, { 'process.pid': pid, ...extra }, [span('s')]).then((t) => t.resourceSpans[0].resource.attributes);
     expect((await sdk(nginx!.pid!, {}))['process.executable.name']).toBeUndefined();
     expect((await sdk(nginx!.pid!, { 'host.name': os.hostname() }))['process.executable.name']).toBe('nginx');
+  });
+
+  it('both ends of a local zero-code span: host facts by address, the own process by span kind, the traced peer by pid', async () => {
+    const workerPid = Number(fs.readFileSync(`/proc/${nginx!.pid}/task/${nginx!.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    const tuple = { 'metaflow.client.ip': '127.0.0.1', 'metaflow.client.port': 40000, 'metaflow.server.ip': '127.0.0.1', 'metaflow.server.port': nginxPort };
+    // nginx's server span (the ebpf receiver found the node client's socket too) and the node client's span.
+    const serverSpan = span('GET /', { ...tuple, 'metaflow.process.pid': workerPid, 'process.pid': workerPid, 'metaflow.client.process.pid': node!.pid! }, SpanKind.SERVER);
+    const clientSpan = span('GET /', { ...tuple, 'metaflow.process.pid': node!.pid!, 'process.pid': node!.pid!, 'metaflow.server.process.pid': workerPid }, SpanKind.CLIENT);
+    const out = await tagSpans(h, { 'telemetry.sdk.name': 'metaflow-ebpf' }, [serverSpan, clientSpan]);
+    const spans = out.resourceSpans.flatMap((rs) => rs.scopeSpans.flatMap((ss) => ss.spans));
+    const nodeExe = path.basename(fs.realpathSync(process.execPath));
+    for (const s of spans) {
+      const a = s.attributes;
+      expect(a['metaflow.server.process.pid']).toBe(workerPid);
+      expect(a['metaflow.server.process.executable.name']).toBe('nginx');
+      expect(a['metaflow.server.process.command_line']).toBe('nginx: worker process');
+      expect(a['metaflow.server.process.owner']).toBe(psInfo(workerPid).user);
+      expect(a['metaflow.client.process.pid']).toBe(node!.pid);
+      expect(a['metaflow.client.process.executable.name']).toBe(nodeExe);
+      expect(String(a['metaflow.client.process.command_line'])).toContain('--password=***');
+      // detectors: [] gives no host facts: the address is local but there is nothing to say about the host.
+      expect(a['metaflow.server.host.name']).toBeUndefined();
+    }
+    // A client gone from /proc before tagging: its own end still named from its resource.
+    const gone = 4194303;
+    const goneOut = await tagSpans(h, { 'process.pid': gone, 'process.executable.name': 'curl', 'host.name': os.hostname() }, [
+      span('GET /', { ...tuple, 'metaflow.process.pid': gone, 'metaflow.server.process.pid': workerPid }, SpanKind.CLIENT),
+    ]);
+    const ga = goneOut.resourceSpans[0].scopeSpans[0].spans[0].attributes;
+    expect(ga['metaflow.client.process.pid']).toBe(gone);
+    expect(ga['metaflow.client.process.executable.name']).toBe('curl');
+    expect(ga['metaflow.server.process.executable.name']).toBe('nginx');
+    // Another host's spans: no local end facts, even with the same loopback tuple and pids.
+    const remote = await tagSpans(h, { 'host.name': 'some-other-host' }, [span('GET /', { ...tuple, 'metaflow.process.pid': workerPid, 'metaflow.client.process.pid': node!.pid! }, SpanKind.SERVER)]);
+    const ra = remote.resourceSpans[0].scopeSpans[0].spans[0].attributes;
+    expect(ra['metaflow.server.process.executable.name']).toBeUndefined();
+    expect(ra['metaflow.client.process.executable.name']).toBeUndefined();
+    expect(ra['metaflow.server.process.pid']).toBeUndefined();
+    // Its loopback ends are that host's.
+    expect(ra['metaflow.server.host.name']).toBe('some-other-host');
+    expect(ra['metaflow.client.host.name']).toBe('some-other-host');
+  });
+
+  it('host facts on the local ends only, with the system detector', async () => {
+    const hh = await startProcessor('traces', { detectors: ['system'], process: { refresh_interval: '1h' } });
+    try {
+      const local = Object.values(os.networkInterfaces()).flatMap((l) => l ?? []).find((i) => i.family === 'IPv4' && !i.internal)?.address;
+      const out = await tagSpans(hh, {}, [
+        span('loopback', { 'metaflow.client.ip': '127.0.0.1', 'metaflow.server.ip': '::1' }),
+        span('remote', { 'metaflow.client.ip': '203.0.113.7', 'metaflow.server.ip': local ?? '127.0.0.2' }),
+      ]);
+      const [lo, rem] = out.resourceSpans[0].scopeSpans[0].spans.map((s) => s.attributes);
+      const hostName = out.resourceSpans[0].resource.attributes['host.name'];
+      expect(typeof hostName).toBe('string');
+      expect(lo['metaflow.client.host.name']).toBe(hostName);
+      expect(lo['metaflow.server.host.name']).toBe(hostName);
+      expect(rem['metaflow.client.host.name']).toBeUndefined();
+      expect(rem['metaflow.server.host.name']).toBe(hostName);
+    } finally {
+      await hh.proc.shutdown();
+    }
   });
 
   it('a pid that does not exist gets nothing', async () => {

@@ -16,6 +16,13 @@
  *   `metaflow.server.ip`) get `metaflow.client.<attr>` /
  *   `metaflow.server.<attr>` item attributes; each address is worked out
  *   once and cached until the cluster state or the custom tags change.
+ * - With `local_ends`, the ends of zero-code items made on this host also get
+ *   host facts when their address is this host's, and process facts when
+ *   their pid is known: the item's own process (`metaflow.process.pid`) is the
+ *   server end of a server span and the client end of a client span; a local
+ *   peer is named by `metaflow.<end>.process.pid` (the ebpf receiver sets it
+ *   when it traced the other socket of a loopback or same-host connection).
+ *   So curl → nginx on one host names both processes on both spans.
  */
 import os from 'node:os';
 import type { CreateSettings } from '../../pipeline/component';
@@ -39,6 +46,21 @@ interface EndpointEntry {
 }
 
 const EMPTY: AnyValue[] = [];
+
+/** Process facts copied onto an end (kept few: every span carries them). */
+const END_PROCESS_KEYS = new Set(['process.pid', 'process.executable.name', 'process.command_line', 'process.owner', 'container.id']);
+
+/** [resource key, end key] pairs for copying an item's own process facts onto its end. */
+const CLIENT_PROCESS_KEYS: ReadonlyArray<readonly [string, string]> = [...END_PROCESS_KEYS].map((k) => [k, `metaflow.client.${k}`] as const);
+const SERVER_PROCESS_KEYS: ReadonlyArray<readonly [string, string]> = [...END_PROCESS_KEYS].map((k) => [k, `metaflow.server.${k}`] as const);
+
+/** Which end of a zero-code item its own process is. */
+export type OwnEnd = 'client' | 'server' | undefined;
+
+interface EndLists {
+  client: AnyValue[];
+  server: AnyValue[];
+}
 
 /** Whether service.name is missing or an SDK's placeholder (`unknown_service`, `unknown_service:node`, …). */
 export function lacksServiceName(a: Attributes): boolean {
@@ -65,6 +87,12 @@ export class Tagger {
   private readonly hostNames = new Set<string>([os.hostname()]);
   private hostId = '';
   private readonly endpoints = new Map<string, EndpointEntry>();
+  /** This host's interface addresses (canonical), read at start. */
+  private readonly localIps = new Set<string>();
+  /** The detected host.name and host.id ('' when not detected), for ends of this host's data. */
+  private ownHostName = '';
+  private ownHostId = '';
+  private readonly procEnds = new WeakMap<ProcessFacts, EndLists>();
   private readonly telemetry: ComponentTelemetry;
   private readonly logger: Logger;
 
@@ -89,6 +117,11 @@ export class Tagger {
     return this.k8s !== undefined || this.custom.hasCidrs;
   }
 
+  /** Whether the ends of this host's zero-code items get host and process facts. */
+  get tagsLocalEnds(): boolean {
+    return this.cfg.local_ends;
+  }
+
   /** Detects the host, loads custom tags, starts the process refresh and the Kubernetes watch. */
   async start(): Promise<void> {
     const cfg = this.cfg;
@@ -102,6 +135,9 @@ export class Tagger {
     if (typeof name === 'string') this.hostNames.add(name);
     const id = facts.attributes['host.id'];
     if (typeof id === 'string') this.hostId = id;
+    if (typeof name === 'string') this.ownHostName = name;
+    if (typeof id === 'string') this.ownHostId = id;
+    for (const list of Object.values(os.networkInterfaces())) for (const addr of list ?? []) this.localIps.add(canonicalIp(addr.address));
     this.procs?.startRefresh(cfg.process.refresh_interval);
     const auth = effectiveAuthType(cfg, this.env);
     if (auth) {
@@ -179,6 +215,85 @@ export class Tagger {
     if (typeof client === 'string') this.applyEnd(a, client, false);
   }
 
+  /**
+   * Whether an address belongs to the host that made the data: loopback
+   * always; one of this host's interface addresses (read at start) when the
+   * data is this host's (`local`).
+   */
+  isHostIp(rawIp: string, local: boolean): boolean {
+    const ip = canonicalIp(rawIp);
+    return ip.startsWith('127.') || ip === '::1' || (local && this.localIps.has(ip));
+  }
+
+  /**
+   * Names the item's own process as its `own` end (`metaflow.<own>.process.pid`
+   * from `metaflow.process.pid`) and collects the end pids to resolve.
+   */
+  markOwnEnd(a: Attributes, own: OwnEnd, pids: number[]): void {
+    if (own) {
+      const pid = a['metaflow.process.pid'];
+      const key = own === 'server' ? 'metaflow.server.process.pid' : 'metaflow.client.process.pid';
+      if (typeof pid === 'number' && a[key] === undefined) a[key] = pid;
+    }
+    const c = a['metaflow.client.process.pid'];
+    if (typeof c === 'number') pids.push(c);
+    const s = a['metaflow.server.process.pid'];
+    if (typeof s === 'number') pids.push(s);
+  }
+
+  /**
+   * Tags the ends of a zero-code item (`local_ends`), never overwriting: an
+   * end on the host that made the data ({@link isHostIp}) gets that host's
+   * host.name and host.id — the resource's, else, for this host's data, the
+   * detected ones; with `local` (the data is this host's), an end with a
+   * known pid (resolved before, see {@link markOwnEnd}) gets its process facts.
+   */
+  tagLocalEnds(a: Attributes, resource: Attributes, local: boolean): void {
+    const rn = resource['host.name'];
+    const ri = resource['host.id'];
+    const hostName = typeof rn === 'string' && rn !== '' ? rn : local ? this.ownHostName : '';
+    const hostId = typeof ri === 'string' && ri !== '' ? ri : local ? this.ownHostId : '';
+    if (hostName !== '' || hostId !== '') {
+      const server = a['metaflow.server.ip'];
+      if (typeof server === 'string' && this.isHostIp(server, local)) {
+        if (hostName !== '' && a['metaflow.server.host.name'] === undefined) a['metaflow.server.host.name'] = hostName;
+        if (hostId !== '' && a['metaflow.server.host.id'] === undefined) a['metaflow.server.host.id'] = hostId;
+      }
+      const client = a['metaflow.client.ip'];
+      if (typeof client === 'string' && this.isHostIp(client, local)) {
+        if (hostName !== '' && a['metaflow.client.host.name'] === undefined) a['metaflow.client.host.name'] = hostName;
+        if (hostId !== '' && a['metaflow.client.host.id'] === undefined) a['metaflow.client.host.id'] = hostId;
+      }
+    }
+    if (!local) return;
+    const procs = this.procs;
+    const own = resource['process.pid'];
+    const cp = a['metaflow.client.process.pid'];
+    if (typeof cp === 'number') {
+      const f = procs?.get(cp);
+      if (f) insertEnd(a, this.procEnd(f).client);
+      // The item's own process may be gone from /proc (a short-lived client): its resource still says what it was.
+      if (cp === own) insertFromResource(a, resource, CLIENT_PROCESS_KEYS);
+    }
+    const sp = a['metaflow.server.process.pid'];
+    if (typeof sp === 'number') {
+      const f = procs?.get(sp);
+      if (f) insertEnd(a, this.procEnd(f).server);
+      if (sp === own) insertFromResource(a, resource, SERVER_PROCESS_KEYS);
+    }
+  }
+
+  private procEnd(f: ProcessFacts): EndLists {
+    let e = this.procEnds.get(f);
+    if (!e) {
+      const base: AnyValue[] = [];
+      for (let i = 0; i < f.flat.length; i += 2) if (END_PROCESS_KEYS.has(f.flat[i] as string)) base.push(f.flat[i], f.flat[i + 1]);
+      e = { client: prefixed('metaflow.client.', base, EMPTY), server: prefixed('metaflow.server.', base, EMPTY) };
+      this.procEnds.set(f, e);
+    }
+    return e;
+  }
+
   private applyEnd(a: Attributes, ip: string, server: boolean): void {
     let e = this.endpoints.get(ip);
     const k8sGen = this.k8s ? this.k8s.state.generation : 0;
@@ -210,6 +325,20 @@ export class Tagger {
     }
     this.endpoints.set(rawIp, entry);
     return entry;
+  }
+}
+
+function insertFromResource(a: Attributes, resource: Attributes, keys: ReadonlyArray<readonly [string, string]>): void {
+  for (const [from, to] of keys) {
+    const v = resource[from];
+    if (v !== undefined && a[to] === undefined) a[to] = v;
+  }
+}
+
+function insertEnd(a: Attributes, flat: readonly AnyValue[]): void {
+  for (let i = 0; i < flat.length; i += 2) {
+    const k = flat[i] as string;
+    if (a[k] === undefined) a[k] = flat[i + 1];
   }
 }
 

@@ -75,6 +75,11 @@ export class ProcessTable {
     return p;
   }
 
+  /** The process if it is in the table (never reads /proc). */
+  peek(pid: number): ProcessInfo | undefined {
+    return this.procs.get(pid);
+  }
+
   /**
    * The process replaced its image: its name and executable changed. `file`
    * is the path it exec'd, kept for processes gone before /proc is read

@@ -105,6 +105,25 @@ describe('socket stream assembly', () => {
     expect(spans[0].span.attributes).toMatchObject({ 'client.address': '10.0.0.9', 'client.port': 51000, 'metaflow.server.ip': '10.0.0.2', 'metaflow.server.port': 8080 });
   });
 
+  it('names the local peer’s process when both sockets of a connection are traced (curl → nginx on one host)', () => {
+    const { spans, feed } = setup();
+    // The client (pid 100, 127.0.0.1:40000) and the server (pid 200, 127.0.0.1:8080) of one loopback connection.
+    const srv = { tgid: 200, tid: 201, sockId: 22, comm: 'nginx', role: Role.SERVER, lport: 8080, rport: 40000 };
+    feed(
+      data({ dir: Direction.EGRESS, data: REQ, t: 10n }),
+      data({ ...srv, dir: Direction.INGRESS, data: REQ, t: 20n }),
+      data({ ...srv, dir: Direction.EGRESS, data: RESP, t: 30n }),
+      data({ dir: Direction.INGRESS, data: RESP, t: 40n }),
+    );
+    const byKind = new Map(spans.map(({ span }) => [span.kind, span.attributes]));
+    expect(byKind.get(SpanKind.SERVER)).toMatchObject({ 'metaflow.process.pid': 200, 'metaflow.client.process.pid': 100, 'metaflow.client.process.executable.name': 'shop' });
+    expect(byKind.get(SpanKind.CLIENT)).toMatchObject({ 'metaflow.process.pid': 100, 'metaflow.server.process.pid': 200, 'metaflow.server.process.executable.name': 'nginx' });
+    // A connection whose other end is not traced names no peer.
+    const other = setup();
+    other.feed(data({ dir: Direction.EGRESS, data: REQ, t: 10n }), data({ dir: Direction.INGRESS, data: RESP, t: 40n }));
+    expect(other.spans[0].span.attributes['metaflow.server.process.pid']).toBeUndefined();
+  });
+
   it('takes each message’s facts from its first chunk, across keep-alive requests', () => {
     const { spans, feed } = setup();
     const half = REQ.length >> 1;

@@ -72,6 +72,9 @@ class MessageMeta {
   tcpSeq = 0;
 }
 
+/** Tuples remembered for local-peer lookup (oldest forgotten first). */
+const MAX_TUPLES = 16384;
+
 const NO_FLAGS: FeedFlags = Object.freeze({});
 const DATAGRAM: FeedFlags = Object.freeze({ datagram: true });
 
@@ -84,6 +87,10 @@ class Conn implements ParserContext {
   /** The kernel was told to stop sending this connection's bytes. */
   ignored = false;
   private lastDir = -1;
+  /** `local|lport|remote|rport` of a TCP connection ('' otherwise), for finding a traced local peer. */
+  tuple = '';
+  /** The same tuple seen from the other end. */
+  peerTuple = '';
   private readonly meta: [MessageMeta[], MessageMeta[]] = [[], []];
   private readonly metaNext = [0, 0];
 
@@ -158,6 +165,12 @@ export class SocketStreams {
   private readonly conns = new Map<number, Conn>();
   /** Unconnected UDP sockets, one connection per peer. */
   private readonly peers = new Map<string, Conn>();
+  /**
+   * Recently traced TCP connections by tuple → process, so a span can name a
+   * local peer's process (curl → nginx on one host: both sockets are traced).
+   * Kept past close (the peer's session may come later), bounded.
+   */
+  private readonly tuples = new Map<string, number>();
   private readonly exited = new Set<number>();
   private readonly tcpSpecs: readonly ProtocolSpec[];
   private readonly udpSpecs: readonly ProtocolSpec[];
@@ -270,6 +283,12 @@ export class SocketStreams {
     const conn = new Conn(this, key, ev.tgid, sockId, ev.fd, tls, role, flow, proc, specs, this.opts.parser);
     if (peerKey) this.peers.set(peerKey, conn);
     else this.conns.set(key as number, conn);
+    if (!udp) {
+      conn.tuple = `${local}|${lport}|${remote}|${rport}`;
+      conn.peerTuple = `${remote}|${rport}|${local}|${lport}`;
+      if (this.tuples.size >= MAX_TUPLES && !this.tuples.has(conn.tuple)) this.tuples.delete(this.tuples.keys().next().value as string);
+      this.tuples.set(conn.tuple, ev.tgid);
+    }
     return conn;
   }
 
@@ -349,6 +368,15 @@ export class SocketStreams {
       if (tcp) extra['metaflow.tcp.seq.response'] = resp.tcpSeq;
     }
     if (conn.tls) extra['metaflow.tls'] = true;
+    // A traced socket at the other end (same host): name its process, for autotagging's end facts.
+    // Its name too when known: a short-lived client may be gone before autotagging reads /proc.
+    const peerPid = conn.peerTuple ? this.tuples.get(conn.peerTuple) : undefined;
+    if (peerPid !== undefined) {
+      const server = conn.role === Role.SERVER;
+      extra[server ? 'metaflow.client.process.pid' : 'metaflow.server.process.pid'] = peerPid;
+      const peer = this.procs.peek(peerPid);
+      if (peer) extra[server ? 'metaflow.client.process.executable.name' : 'metaflow.server.process.executable.name'] = peer.comm;
+    }
     const span = sessionToSpan(s, conn.flow, { kind: conn.role === Role.SERVER ? SpanKind.SERVER : SpanKind.CLIENT, source: 'ebpf', extra });
     this.counters.spans++;
     this.sink.span(proc, span);
