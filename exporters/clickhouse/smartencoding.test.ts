@@ -1,0 +1,99 @@
+/**
+ * The name → id filter rewrite, as text: what is rewritten, what is left
+ * alone because rewriting it would change its meaning, and that the
+ * tokenizer gives every statement back byte for byte. The answers of
+ * rewritten statements are checked against plain storage in
+ * test/smartencoding.test.ts.
+ */
+import { rewriteSql, tokenize } from './smartencoding';
+import { tableNames } from './schema';
+
+const ctx = {
+  database: 'metaflow',
+  tables: tableNames('otel_traces', 'otel_logs', { gauge: 'g', sum: 's', histogram: 'h', exponentialHistogram: 'e', summary: 'q' }),
+};
+const rw = (sql: string) => rewriteSql(sql, ctx);
+
+describe('SmartEncoding filter rewrite', () => {
+  test('equality on a name column becomes equality on its id, hashed by the engine', () => {
+    expect(rw("SELECT count() FROM otel_traces WHERE ServiceName = 'cart'")).toBe("SELECT count() FROM otel_traces WHERE ServiceNameId = sipHash64('cart')");
+    expect(rw("SELECT count() FROM otel_traces WHERE 'cart' = ServiceName")).toBe("SELECT count() FROM otel_traces WHERE sipHash64('cart') = ServiceNameId");
+    expect(rw("SELECT 1 FROM otel_traces WHERE SpanName != 'GET /' AND ScopeVersion <> '1.0'")).toBe(
+      "SELECT 1 FROM otel_traces WHERE SpanNameId != sipHash64('GET /') AND ScopeVersionId <> sipHash64('1.0')",
+    );
+    expect(rw('SELECT 1 FROM otel_traces WHERE ServiceName = {service:String}')).toBe('SELECT 1 FROM otel_traces WHERE ServiceNameId = sipHash64({service:String})');
+  });
+
+  test('IN lists and array parameters become id lists', () => {
+    expect(rw("SELECT 1 FROM otel_traces WHERE ServiceName IN ('a', 'b') AND SpanName NOT IN ('x')")).toBe(
+      "SELECT 1 FROM otel_traces WHERE ServiceNameId IN (sipHash64('a'), sipHash64('b')) AND SpanNameId NOT IN (sipHash64('x'))",
+    );
+    expect(rw('SELECT 1 FROM otel_traces WHERE ServiceName IN {list:Array(String)}')).toBe('SELECT 1 FROM otel_traces WHERE ServiceNameId IN arrayMap(x -> sipHash64(x), {list:Array(String)})');
+  });
+
+  test('LIKE and ordering comparisons become a lookup in the tag table', () => {
+    expect(rw("SELECT 1 FROM otel_traces WHERE SpanName LIKE 'GET %'")).toBe("SELECT 1 FROM otel_traces WHERE SpanNameId IN (SELECT Id FROM `metaflow`.`otel_tags` WHERE Value LIKE 'GET %')");
+    expect(rw("SELECT 1 FROM otel_traces WHERE ServiceName NOT ILIKE '%test%'")).toBe(
+      "SELECT 1 FROM otel_traces WHERE ServiceNameId IN (SELECT Id FROM `metaflow`.`otel_tags` WHERE Value NOT ILIKE '%test%')",
+    );
+  });
+
+  test('a resource attribute (a label) filter becomes a resource id filter', () => {
+    expect(rw("SELECT 1 FROM otel_traces WHERE ResourceAttributes['k8s.pod.label.app'] = 'cart'")).toBe(
+      "SELECT 1 FROM otel_traces WHERE ResourceId IN (SELECT ResourceId FROM `metaflow`.`otel_resources` WHERE Attributes['k8s.pod.label.app'] = 'cart')",
+    );
+    expect(rw("SELECT 1 FROM otel_traces AS t WHERE t.ResourceAttributes['host.name'] IN ('a', 'b')")).toBe(
+      "SELECT 1 FROM otel_traces AS t WHERE t.ResourceId IN (SELECT ResourceId FROM `metaflow`.`otel_resources` WHERE Attributes['host.name'] IN ('a', 'b'))",
+    );
+  });
+
+  test('qualified columns and tables, quoted identifiers, the lookup table beside the view', () => {
+    expect(rw("SELECT 1 FROM metaflow.otel_traces t WHERE t.`ServiceName` = 'a'")).toBe("SELECT 1 FROM metaflow.otel_traces t WHERE t.ServiceNameId = sipHash64('a')");
+    expect(rw("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceName = 'a') > 0")).toBe("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceNameId = sipHash64('a')) > 0");
+    const byId = "WITH (SELECT min(Start) FROM otel_traces_trace_id_ts WHERE TraceId = 'x') AS s SELECT * FROM otel_traces WHERE TraceId = 'x' AND ServiceName = 'a'";
+    expect(rw(byId)).toBe(byId.replace("ServiceName = 'a'", "ServiceNameId = sipHash64('a')"));
+  });
+
+  test('statements that read other tables, or where the rewrite would change the meaning, are left as written', () => {
+    const unchanged = [
+      "SELECT count() FROM otel_logs WHERE ServiceName = 'cart'",
+      "SELECT 1 FROM otel_traces t JOIN otel_logs l ON t.TraceId = l.TraceId WHERE t.ServiceName = 'a'",
+      "SELECT 1 FROM other.otel_traces WHERE ServiceName = 'a'",
+      "SELECT 1 FROM otel_traces WHERE 'a' || ServiceName = 'xa'",
+      "SELECT 1 FROM otel_traces WHERE ServiceName = 'x' || 'y'",
+      "SELECT SpanName AS ServiceName FROM otel_traces WHERE ServiceName = 'x'",
+      "WITH t AS (SELECT * FROM otel_traces) SELECT 1 FROM t WHERE ServiceName = 'a'",
+      "SELECT 1 FROM numbers(3) WHERE 'ServiceName' = 'a'",
+      "SELECT 'ServiceName = ''a''' FROM otel_traces",
+      "SELECT 1 FROM otel_traces WHERE lower(ServiceName) = 'a'",
+      "SELECT 1 FROM otel_traces WHERE ServiceName = {n:UInt64}",
+      'SELECT 1 FROM otel_traces -- ServiceName = \'a\'',
+      "SELECT 1 FROM otel_traces WHERE SpanAttributes['ServiceName'] = 'a'",
+      'DESCRIBE TABLE otel_traces',
+    ];
+    for (const sql of unchanged) expect(rw(sql)).toBe(sql);
+  });
+
+  test('the tokenizer gives any input back unchanged, including unterminated and odd text', () => {
+    const odd = [
+      "SELECT 'it''s', \"q\"\"d\", `b\\`t`, {p:String}, 1.5e3, x->y, a::String /* c */ -- end",
+      "SELECT 'unterminated",
+      '/* open comment',
+      '{unclosed',
+      'ü日本 \u0000 \ud800 ; ;',
+      '',
+    ];
+    for (const s of odd) expect(tokenize(s).map((t) => t.text).join('')).toBe(s);
+    // Random bytes: no throw, lossless.
+    let x = 7;
+    for (let n = 0; n < 200; n++) {
+      let s = '';
+      for (let i = 0; i < 60; i++) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        s += String.fromCharCode(32 + (x % 95));
+      }
+      expect(tokenize(s).map((t) => t.text).join('')).toBe(s);
+      expect(typeof rw(`SELECT 1 FROM otel_traces WHERE ${s}`)).toBe('string');
+    }
+  });
+});
