@@ -15,6 +15,9 @@
  *   server_error or timeout.
  * - Client and server views of one call differ in span kind (and service), so
  *   they are separate series.
+ * - Service: the resource's `service.name`; without one, `unknown_service`
+ *   (what the OpenTelemetry SDKs name a service that did not say), so such
+ *   spans are counted and findable rather than grouped under an empty name.
  * - Windows: a span counts in the second its end time falls in (its arrival
  *   second when the clock is off by more than `max_clock_skew`). Seconds stay
  *   open for `flush_delay`, then are emitted (1 s resolution) and merged into
