@@ -10,6 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { checkSupport } from '../bpf/index';
 import { eventually, runCli, startMetaflow, type Metaflow } from './helpers/metaflow';
@@ -69,5 +70,31 @@ suite('metaflow start traces this host with eBPF', () => {
         { ServiceName: 'nginx', SpanName: 'GET /', SpanKind: 'Server', status: '200', tls: 'true', source: 'ebpf' },
       ]),
     );
+  });
+
+  it('tags both ends of both spans with host and process facts (autotagging local_ends)', async () => {
+    expect(await curl(['-sk', `https://localhost:${nginx.tlsPort}/ends`])).toBeDefined();
+    const ends = ['client', 'server'].flatMap((e) => ['host.name', 'process.executable.name', 'process.pid'].map((k) => `metaflow.${e}.${k}`));
+    const sqlText = `SELECT SpanKind, ${ends.map((k, i) => `SpanAttributes['${k}'] AS a${i}`).join(', ')}, ResourceAttributes['process.pid'] AS own
+      FROM otel_traces WHERE SpanAttributes['metaflow.server.port'] = '${nginx.tlsPort}' AND SpanName = 'GET /ends' ORDER BY SpanKind`;
+    const got = await eventually(
+      async () => {
+        const r = await runCli(['query', sqlText, '--server', `http://127.0.0.1:${mf.queryPort}`, '--format', 'json']);
+        if (r.code !== 0) throw new Error(r.stderr);
+        const body = JSON.parse(r.stdout) as { rows: unknown[][] };
+        return body.rows.length >= 2 ? body.rows.map((row) => row.map(String)) : undefined;
+      },
+      30_000,
+      'both spans of the tagged request',
+    );
+    const host = os.hostname();
+    const client = got.find((r) => r[0] === 'Client')!;
+    const server = got.find((r) => r[0] === 'Server')!;
+    for (const row of [client, server]) {
+      // host.name, executable and pid of the client end, then of the server end.
+      expect(row.slice(1, 7)).toEqual([host, 'curl', client[7], host, 'nginx', server[7]]);
+    }
+    expect(client[3]).toBe(client[7]);
+    expect(server[6]).toBe(server[7]);
   });
 });
