@@ -272,7 +272,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       const resources = rows.resourceBlock.rows > 0;
       if (tags) await this.insert(store, TAGS_TABLE, rows.tagBlock, abort);
       if (resources) await this.insert(store, RESOURCES_TABLE, rows.resourceBlock, abort);
-      for (const sql of reloadStatements(this.cfg.database, { tags, resources })) await this.command(store, sql);
+      for (const sql of reloadStatements(this.cfg.database, { tags, resources }, this.cfg.cluster)) await this.command(store, sql);
       rows.commit();
       if (rows.block.rows > 0) {
         const names = smartNames(this.cfg.database, this.cfg.tables);

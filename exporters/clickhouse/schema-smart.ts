@@ -33,6 +33,10 @@
  * `LIFETIME(MIN 1 MAX 10)` also reloads them in the background, which
  * covers rows written by another server to the same ClickHouse (on a
  * cluster, every replica's dictionary).
+ * A reload reads the whole table, so a workload that keeps producing new
+ * names (span names with ids in them, pods churning by the thousand) pays
+ * one per batch that has them; normalize span names upstream. The tag and
+ * resource tables have no TTL: they grow with the distinct values seen.
  *
  * Migration. The series is recorded in `<database>.smart_schema_migrations`.
  * Version 200 converts a database whose `T` is still the contrib table:
@@ -310,11 +314,12 @@ export async function traceLayout(exec: SchemaExecutor, database: string, tables
   return String(rows[0][0]) === 'View' ? 'encoded' : 'plain';
 }
 
-/** Statements reloading both dictionaries (after new tags or resources were written). */
-export function reloadStatements(database: string, which: { tags: boolean; resources: boolean }): string[] {
+/** Statements reloading the dictionaries whose tables got new rows (on every replica of `cluster`, when set). */
+export function reloadStatements(database: string, which: { tags: boolean; resources: boolean }, cluster = ''): string[] {
+  const on = cluster ? `ON CLUSTER ${ident(cluster)} ` : '';
   const out: string[] = [];
-  if (which.tags) out.push(`SYSTEM RELOAD DICTIONARY ${qualified(database, TAGS_DICT)}`);
-  if (which.resources) out.push(`SYSTEM RELOAD DICTIONARY ${qualified(database, RESOURCES_DICT)}`);
+  if (which.tags) out.push(`SYSTEM RELOAD DICTIONARY ${on}${qualified(database, TAGS_DICT)}`);
+  if (which.resources) out.push(`SYSTEM RELOAD DICTIONARY ${on}${qualified(database, RESOURCES_DICT)}`);
   return out;
 }
 
