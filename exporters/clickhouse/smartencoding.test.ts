@@ -3,9 +3,12 @@
  * alone because rewriting it would change its meaning, and that the
  * tokenizer gives every statement back byte for byte. The answers of
  * rewritten statements are checked against plain storage in
- * test/smartencoding.test.ts.
+ * test/smartencoding.test.ts. Also the row builder's tag bookkeeping.
  */
+import { SpanKind, StatusCode, type Traces } from '../../pipeline/pdata';
+import { resourceId, SmartTraceRows, TagRegistry } from './rows-smart';
 import { rewriteSql, tokenize } from './smartencoding';
+import { sipHash64 } from './siphash';
 import { tableNames } from './schema';
 
 const ctx = {
@@ -95,5 +98,83 @@ describe('SmartEncoding filter rewrite', () => {
       expect(tokenize(s).map((t) => t.text).join('')).toBe(s);
       expect(typeof rw(`SELECT 1 FROM otel_traces WHERE ${s}`)).toBe('string');
     }
+  });
+});
+
+describe('SmartEncoding row builder and tag registry', () => {
+  const batch = (service: string, names: string[]): Traces => ({
+    resourceSpans: [
+      {
+        resource: { attributes: { 'service.name': service, 'k8s.pod.label.app': service }, droppedAttributesCount: 0 },
+        schemaUrl: '',
+        scopeSpans: [
+          {
+            scope: { name: 'scope', version: '1', attributes: {}, droppedAttributesCount: 0 },
+            schemaUrl: '',
+            spans: names.map((name, i) => ({
+              traceId: '0af7651916cd43dd8448eb211c80319c',
+              spanId: `b7ad6b716920333${i}`,
+              traceState: '',
+              parentSpanId: '',
+              flags: 0,
+              name,
+              kind: SpanKind.SERVER,
+              startTimeUnixNano: 1n,
+              endTimeUnixNano: 2n,
+              attributes: {},
+              droppedAttributesCount: 0,
+              events: [],
+              droppedEventsCount: 0,
+              links: [],
+              droppedLinksCount: 0,
+              status: { code: StatusCode.UNSET, message: '' },
+            })),
+          },
+        ],
+      },
+    ],
+  });
+
+  test('a batch writes each new tag and resource once; after commit they are not written again', () => {
+    const rows = new SmartTraceRows(new TagRegistry());
+    rows.append(batch('cart', ['GET /a', 'GET /a', 'GET /b']));
+    expect(rows.block.rows).toBe(3);
+    // service, scope name, scope version, two span names.
+    expect(rows.tagBlock.rows).toBe(5);
+    expect(rows.resourceBlock.rows).toBe(1);
+    rows.commit();
+    rows.reset();
+    rows.append(batch('cart', ['GET /a', 'GET /c']));
+    expect(rows.tagBlock.rows).toBe(1);
+    expect(rows.resourceBlock.rows).toBe(0);
+  });
+
+  test('tags of a batch that was never committed (its insert failed) are written again by the retry', () => {
+    const rows = new SmartTraceRows(new TagRegistry());
+    rows.append(batch('cart', ['GET /a']));
+    rows.reset();
+    rows.append(batch('cart', ['GET /a']));
+    expect(rows.tagBlock.rows).toBe(4);
+    expect(rows.resourceBlock.rows).toBe(1);
+  });
+
+  test('the registry is bounded: a full kind is forgotten and counted, and its tags are written again', () => {
+    const registry = new TagRegistry(2);
+    const rows = new SmartTraceRows(registry);
+    for (const name of ['a', 'b', 'c']) {
+      rows.append(batch('svc', [name]));
+      rows.commit();
+      rows.reset();
+    }
+    expect(registry.evictions).toBe(1);
+    rows.append(batch('svc', ['a']));
+    expect(rows.tagBlock.rows).toBe(1);
+    expect(registry.size).toBeLessThanOrEqual(2 * 4 + 2);
+  });
+
+  test('resource ids follow the SQL definition: length-prefixed key/value pairs in order, hashed', () => {
+    expect(resourceId({ 'service.name': 'cart', n: 5 })).toBe(sipHash64('12:service.name4:cart1:n1:5'));
+    expect(resourceId({ a: 'ü' })).toBe(sipHash64('1:a2:ü'));
+    expect(resourceId({ a: 'x', b: 'y' })).not.toBe(resourceId({ b: 'y', a: 'x' }));
   });
 });
