@@ -30,6 +30,8 @@
  * knows whether it fed a prefix and sets `truncated`).
  */
 
+import { traceContextFromSql } from './tracecontext';
+
 /** Which server's lexical rules apply. */
 export type SqlDialect = 'mysql' | 'postgresql';
 
@@ -312,8 +314,84 @@ export function obfuscateSql(sql: string, dialect: SqlDialect = 'mysql', maxLeng
     return obfuscate(sql, dialect === 'postgresql', maxLength);
   } catch {
     // Defensive only: the scanner works on indexes and cannot throw on any text.
+    W.replaced = -1;
     return '';
   }
+}
+
+/** What the MySQL and PostgreSQL parsers take from a statement's text (see {@link sqlFacts}). */
+export interface SqlFacts {
+  /** The SQL for `request_resource`: obfuscated, or cut to DEFAULT_MAX_SQL_LENGTH. */
+  readonly resource: string;
+  readonly operation: string;
+  readonly table: string;
+  /** {@link sqlEndpoint} of the operation. */
+  readonly endpoint: string;
+  /** The sqlcommenter trace context ('' when none). */
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly parentSpanId: string;
+}
+
+/** Statements {@link sqlFacts} remembers per dialect. */
+export const SQL_FACTS_MAX_ENTRIES = 2048;
+/** Longest statement text remembered (characters): bounds the cache's memory with the entry count. */
+export const SQL_FACTS_MAX_KEY = 1024;
+
+/** Counters of the statement cache, for metrics and tests. */
+export const sqlFactsCounters = {
+  /** Statements answered from the cache. */
+  hits: 0,
+  /** Statements forgotten to make room (oldest first). */
+  evicted: 0,
+};
+
+/** Remembered facts by statement text: [mysql, postgresql]; obfuscation on only. */
+const FACTS: [Map<string, SqlFacts>, Map<string, SqlFacts>] = [new Map(), new Map()];
+
+/**
+ * The facts of a statement: sqlcommenter trace context, operation and
+ * table, and the text for `request_resource` (obfuscated when `obfuscate`).
+ *
+ * Parameterised statements repeat verbatim (prepared statements, `$1` and
+ * `?` placeholders, ORM queries), so with obfuscation on a statement that
+ * had no literal to hide and no trace context is remembered (bounded:
+ * {@link SQL_FACTS_MAX_ENTRIES} per dialect, texts up to
+ * {@link SQL_FACTS_MAX_KEY} characters, oldest forgotten first) and the
+ * next identical text takes the remembered facts. Statements with literals
+ * are not remembered: their values rarely repeat. Every function involved is
+ * pure, so a remembered answer is the one a new computation would give.
+ */
+export function sqlFacts(sql: string, dialect: SqlDialect, obfuscate: boolean): SqlFacts {
+  const cache = obfuscate && sql.length <= SQL_FACTS_MAX_KEY ? FACTS[dialect === 'postgresql' ? 1 : 0] : undefined;
+  if (cache !== undefined) {
+    const hit = cache.get(sql);
+    if (hit !== undefined) {
+      sqlFactsCounters.hits++;
+      return hit;
+    }
+  }
+  const tc = traceContextFromSql(sql);
+  const op = sqlOperation(sql, dialect);
+  const resource = obfuscate ? obfuscateSql(sql, dialect) : sql.length > DEFAULT_MAX_SQL_LENGTH ? sql.slice(0, DEFAULT_MAX_SQL_LENGTH) : sql;
+  const facts: SqlFacts = {
+    resource,
+    operation: op.operation,
+    table: op.table,
+    endpoint: sqlEndpoint(op),
+    traceId: tc?.trace_id ?? '',
+    spanId: tc?.span_id ?? '',
+    parentSpanId: tc?.parent_span_id ?? '',
+  };
+  if (cache !== undefined && W.replaced === 0 && tc === undefined) {
+    if (cache.size >= SQL_FACTS_MAX_ENTRIES) {
+      const oldest = cache.keys().next();
+      if (!oldest.done) cache.delete(oldest.value);
+      sqlFactsCounters.evicted++;
+    }
+    cache.set(sql, facts);
+  }
+  return facts;
 }
 
 /**
@@ -321,18 +399,23 @@ export function obfuscateSql(sql: string, dialect: SqlDialect = 'mysql', maxLeng
  * closures, so a call allocates nothing but the output (JS is single-threaded
  * and obfuscate does not re-enter).
  */
-const W = { out: '', from: 0, pendingSpace: false };
+const W = { out: '', from: 0, pendingSpace: false, last: -1, replaced: 0 };
 
 /** Copies the verbatim run [W.from, to) of `s`, with the pending separator first. */
 function flushRun(s: string, to: number): void {
   if (to > W.from) {
     separate();
     W.out += s.slice(W.from, to);
+    W.last = s.charCodeAt(to - 1);
   }
 }
 
 function separate(): void {
-  if (W.pendingSpace && W.out.length > 0 && W.out.charCodeAt(W.out.length - 1) !== SPACE) W.out += ' ';
+  // The last character is tracked, not read back: reading it would flatten the growing string each time.
+  if (W.pendingSpace && W.out.length > 0 && W.last !== SPACE) {
+    W.out += ' ';
+    W.last = SPACE;
+  }
   W.pendingSpace = false;
 }
 
@@ -341,19 +424,52 @@ function replaceLiteral(s: string, at: number, end: number): void {
   flushRun(s, at);
   separate();
   W.out += '?';
+  W.last = QMARK;
   W.from = end;
+  W.replaced++;
 }
+
+/**
+ * ASCII characters {@link obfuscate} copies as they are, whatever their
+ * context (punctuation and operators): 1 in this table. Every other
+ * character takes the scanner's rules.
+ */
+const PLAIN = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) {
+    const special =
+      isSpace(c) || c === DASH || c === SLASH || c === HASH || c === STAR || c === QUOTE || c === DQUOTE || c === BACKTICK || c === DOLLAR || c === DOT || c === AT || isDigit(c) || isLetter(c);
+    t[c] = special ? 0 : 1;
+  }
+  return t;
+})();
+
+/** {@link isIdent} as a table for ASCII (every character from 128 on continues an identifier). */
+const IDENT = (() => {
+  const t = new Uint8Array(128);
+  for (let c = 0; c < 128; c++) t[c] = isIdent(c) ? 1 : 0;
+  return t;
+})();
 
 function obfuscate(s: string, pg: boolean, max: number): string {
   const n = s.length;
   W.out = '';
   W.from = 0;
   W.pendingSpace = false;
+  W.last = -1;
+  W.replaced = 0;
+  // The output never exceeds twice the input read (` (?)` for `(1)` is the
+  // worst), so the length bound needs no check for texts up to half of it.
+  const bounded = 2 * n > max;
   let execComments = 0; // open MySQL `/*!` comments whose `*/` is to be dropped
   let i = 0;
   while (i < n) {
-    if (W.out.length + (i - W.from) > max) break;
+    if (bounded && W.out.length + (i - W.from) > max) break;
     const c = s.charCodeAt(i);
+    if (c < 128 && PLAIN[c] === 1) {
+      i++;
+      continue;
+    }
     if (isSpace(c)) {
       // A lone space inside a run stays in the run; other whitespace is normalised.
       if (c === SPACE && i > W.from && i + 1 < n) {
@@ -442,7 +558,12 @@ function obfuscate(s: string, pg: boolean, max: number): string {
     }
     if (isLetter(c) || c === AT) {
       let j = i + 1;
-      while (j < n && (isIdent(s.charCodeAt(j)) || (c === AT && (s.charCodeAt(j) === AT || s.charCodeAt(j) === DOT)))) j++;
+      if (c !== AT) {
+        for (; j < n; j++) {
+          const d = s.charCodeAt(j);
+          if (d < 128 && IDENT[d] === 0) break;
+        }
+      } else while (j < n && (isIdent(s.charCodeAt(j)) || s.charCodeAt(j) === AT || s.charCodeAt(j) === DOT)) j++;
       const len = j - i;
       if (len === 1 && j < n && s.charCodeAt(j) === QUOTE) {
         const p = c | 0x20;
@@ -466,6 +587,8 @@ function obfuscate(s: string, pg: boolean, max: number): string {
         if (e >= 0) {
           flushRun(s, j);
           W.out += ' (?)';
+          W.last = RPAREN;
+          W.replaced++;
           i = e;
           W.from = e;
           continue;
@@ -554,6 +677,33 @@ function token(s: string, i: number, pg: boolean, t: Tok): Tok {
 
 function upperWord(s: string, t: Tok): string {
   return t.kind === 'w' && t.end - t.start <= 24 ? s.slice(t.start, t.end).toUpperCase() : '';
+}
+
+/**
+ * `upperWord(s, t) === word` for an upper-case ASCII `word`, without a
+ * string per token when the token is ASCII (then upper-casing maps letters
+ * one to one); a token with other characters takes upperWord itself, whose
+ * upper-casing may change lengths (`ﬁ` → `FI`).
+ */
+function isWord(s: string, t: Tok, word: string): boolean {
+  if (t.kind !== 'w') return false;
+  const n = t.end - t.start;
+  if (n > 24) return false;
+  let ascii = true;
+  for (let i = 0; i < n; i++) {
+    if (s.charCodeAt(t.start + i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (!ascii) return upperWord(s, t) === word;
+  if (n !== word.length) return false;
+  for (let i = 0; i < n; i++) {
+    let c = s.charCodeAt(t.start + i);
+    if (c >= 0x61 && c <= 0x7a) c -= 0x20;
+    if (c !== word.charCodeAt(i)) return false;
+  }
+  return true;
 }
 
 /** A possibly qualified table name at token `t` (`db.t`, `` `db`.`t` ``, `"s"."t"`), unquoted; '' when none. */
@@ -652,10 +802,10 @@ function operationOf(s: string, pg: boolean): SqlOperation {
       } else if (op !== 'TRUNCATE') break;
       if (w === 'IF') {
         token(s, t.end, pg, t);
-        if (upperWord(s, t) === 'NOT') token(s, t.end, pg, t);
-        if (upperWord(s, t) === 'EXISTS') token(s, t.end, pg, t);
+        if (isWord(s, t, 'NOT')) token(s, t.end, pg, t);
+        if (isWord(s, t, 'EXISTS')) token(s, t.end, pg, t);
       }
-      if (upperWord(s, t) === 'ONLY') token(s, t.end, pg, t);
+      if (isWord(s, t, 'ONLY')) token(s, t.end, pg, t);
       table = tableName(s, t, pg);
       break;
     }
@@ -676,10 +826,10 @@ function fromTable(s: string, i: number, pg: boolean, t: Tok): string {
       else if (c === RPAREN) depth--;
       continue;
     }
-    if (upperWord(s, t) !== 'FROM') continue;
+    if (!isWord(s, t, 'FROM')) continue;
     const atDepth = depth;
     token(s, t.end, pg, t);
-    if (upperWord(s, t) === 'ONLY') token(s, t.end, pg, t);
+    if (isWord(s, t, 'ONLY')) token(s, t.end, pg, t);
     const name = tableName(s, t, pg);
     if (name && atDepth <= 0) return name;
     if (name && !firstAnyDepth) firstAnyDepth = name;

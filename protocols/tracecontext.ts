@@ -25,19 +25,82 @@ export interface TraceContext {
 
 const HEX = /^[0-9a-f]+$/;
 
+/** 0: not a hex digit, 1: `0-9a-f`, 2: `A-F`. */
+function hexClass(c: number): number {
+  if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) return 1;
+  return c >= 0x41 && c <= 0x46 ? 2 : 0;
+}
+
+/**
+ * `v` trimmed and lower-cased when it is hex of one of the `lengths`, else
+ * undefined. The usual value (hex digits only) is checked with a loop; any
+ * other goes through trim, toLowerCase and the regex, which give the same
+ * answer for it.
+ */
 function hex(v: string, lengths: readonly number[]): string | undefined {
+  const n = v.length;
+  let upper = false;
+  let i = 0;
+  for (; i < n; i++) {
+    const k = hexClass(v.charCodeAt(i));
+    if (k === 0) break;
+    if (k === 2) upper = true;
+  }
+  if (i === n && n > 0) return lengths.includes(n) ? (upper ? v.toLowerCase() : v) : undefined;
   const s = v.trim().toLowerCase();
   return lengths.includes(s.length) && HEX.test(s) ? s : undefined;
 }
 
+const TRACE_LENGTHS: readonly number[] = [32];
+const SPAN_LENGTHS: readonly number[] = [16];
+
+/** Whether `v` is all `0` (and not empty). */
+function allZeros(v: string): boolean {
+  for (let i = 0; i < v.length; i++) if (v.charCodeAt(i) !== 0x30) return false;
+  return v.length > 0;
+}
+
 /** W3C traceparent. */
 export function parseTraceparent(value: string): TraceContext | undefined {
-  const parts = value.trim().split('-');
-  if (parts.length < 4) return undefined;
-  const trace = hex(parts[1], [32]);
-  const span = hex(parts[2], [16]);
-  if (!trace || !span || /^0+$/.test(trace) || /^0+$/.test(span)) return undefined;
+  const v = value.trim();
+  // The first four `-`-separated parts (more may follow): version-trace-span-flags.
+  const d1 = v.indexOf('-');
+  if (d1 < 0) return undefined;
+  const d2 = v.indexOf('-', d1 + 1);
+  if (d2 < 0) return undefined;
+  const d3 = v.indexOf('-', d2 + 1);
+  if (d3 < 0) return undefined;
+  // The usual value: lower-case hex of the right lengths, checked in place.
+  const t = hexRun(v, d1 + 1, d2);
+  const sp = hexRun(v, d2 + 1, d3);
+  if (t !== RUN_OTHER && sp !== RUN_OTHER && d2 - d1 - 1 === 32 && d3 - d2 - 1 === 16) {
+    if (t === RUN_ZEROS || sp === RUN_ZEROS) return undefined;
+    return { trace_id: v.slice(d1 + 1, d2), span_id: v.slice(d2 + 1, d3), parent_span_id: '' };
+  }
+  const trace = hex(v.slice(d1 + 1, d2), TRACE_LENGTHS);
+  const span = hex(v.slice(d2 + 1, d3), SPAN_LENGTHS);
+  if (!trace || !span || allZeros(trace) || allZeros(span)) return undefined;
   return { trace_id: trace, span_id: span, parent_span_id: '' };
+}
+
+/** {@link hexRun}: not (only) lower-case hex digits, or empty. */
+const RUN_OTHER = 0;
+/** {@link hexRun}: lower-case hex digits, not all `0`. */
+const RUN_HEX = 1;
+/** {@link hexRun}: all `0`. */
+const RUN_ZEROS = 2;
+
+/** What `v[from, to)` is: see RUN_OTHER, RUN_HEX, RUN_ZEROS. */
+function hexRun(v: string, from: number, to: number): number {
+  if (to <= from) return RUN_OTHER;
+  let zeros = true;
+  for (let i = from; i < to; i++) {
+    const c = v.charCodeAt(i);
+    if (c === 0x30) continue;
+    zeros = false;
+    if (!((c >= 0x31 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return RUN_OTHER;
+  }
+  return zeros ? RUN_ZEROS : RUN_HEX;
 }
 
 /** B3 single header. */
@@ -126,37 +189,62 @@ export function extractTraceContext(get: (lowercaseName: string) => string | und
 
 /** The request id in a set of headers: `x-request-id`, then the extra names given. */
 export function extractRequestId(get: (lowercaseName: string) => string | undefined, extraHeaders: readonly string[] = []): string {
-  for (const name of ['x-request-id', ...extraHeaders]) {
-    const v = get(name)?.trim();
-    if (v) return v;
+  const v = get('x-request-id')?.trim();
+  if (v) return v;
+  for (const name of extraHeaders) {
+    const x = get(name)?.trim();
+    if (x) return x;
   }
   return '';
 }
 
-const SQL_COMMENT = /\/\*([^*]|\*(?!\/))*\*\//g;
+/** Whether `s[from, to)` holds a line terminator (what a regex `.` does not match). */
+function hasLineTerminator(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x0a || c === 0x0d || c === 0x2028 || c === 0x2029) return true;
+  }
+  return false;
+}
 
 /**
  * The trace context in a sqlcommenter comment of a SQL statement
- * (`/*traceparent='00-…-…-01',…*\/`, values URL-encoded).
+ * (`/*traceparent='00-…-…-01',…*\/`, values URL-encoded). Comments are
+ * `/*` to the first `*\/` after it, taken left to right.
  */
 export function traceContextFromSql(sql: string): TraceContext | undefined {
   if (!sql.includes('traceparent')) return undefined;
-  for (const m of sql.matchAll(SQL_COMMENT)) {
-    const body = m[0].slice(2, -2);
-    for (const pair of body.split(',')) {
-      const eq = pair.indexOf('=');
-      if (eq < 0) continue;
-      const key = pair.slice(0, eq).trim();
+  for (let from = 0; ; ) {
+    const open = sql.indexOf('/*', from);
+    if (open < 0) return undefined;
+    const close = sql.indexOf('*/', open + 2);
+    if (close < 0) return undefined;
+    from = close + 2;
+    const body = sql.slice(open + 2, close);
+    if (!body.includes('traceparent')) continue;
+    // The `,`-separated pairs of the body, each `key=value`.
+    for (let p = 0; p <= body.length; ) {
+      const comma = body.indexOf(',', p);
+      const end = comma < 0 ? body.length : comma;
+      const start = p;
+      p = end + 1;
+      const eq = body.indexOf('=', start);
+      if (eq < 0 || eq >= end) continue;
+      const key = body.slice(start, eq).trim();
       if (key !== 'traceparent') continue;
-      let value = pair.slice(eq + 1).trim().replace(/^'(.*)'$/, '$1');
-      try {
-        value = decodeURIComponent(value);
-      } catch {
-        continue;
+      let value = body.slice(eq + 1, end).trim();
+      // A value in single quotes (on one line) loses them.
+      const last = value.length - 1;
+      if (last >= 1 && value.charCodeAt(0) === 0x27 && value.charCodeAt(last) === 0x27 && !hasLineTerminator(value, 1, last)) value = value.slice(1, last);
+      if (value.includes('%')) {
+        try {
+          value = decodeURIComponent(value);
+        } catch {
+          continue;
+        }
       }
       const c = parseTraceparent(value);
       if (c) return c;
     }
   }
-  return undefined;
 }

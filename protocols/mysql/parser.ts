@@ -36,10 +36,10 @@
  * lengths and captured byte counts are those of the uncompressed packets.
  */
 import { inflateSync } from 'node:zlib';
-import { traceContextFromSql } from '../tracecontext';
+import { utf8 as utf8Text } from '../framing';
 import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ResponseStatus } from '../types';
 import { newSession } from '../types';
-import { DEFAULT_MAX_SQL_LENGTH, obfuscateSql, sqlEndpoint, sqlOperation } from '../sql';
+import { sqlFacts } from '../sql';
 import {
   CLIENT_COMPRESS,
   CLIENT_CONNECT_WITH_DB,
@@ -265,9 +265,9 @@ function cstrEnd(b: Uint8Array, off: number, len: number): number {
   return j;
 }
 
+/** UTF-8 text of `b[from, to)`: framing's native decoder, without a Buffer view per string. */
 function utf8(b: Uint8Array, from: number, to: number): string {
-  if (to <= from) return '';
-  return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('utf8');
+  return utf8Text(b, from, to);
 }
 
 /** Whether the first bytes at `off` look like text (SQL), to accept a command mid-stream. */
@@ -919,20 +919,17 @@ export class MysqlParser implements ConnectionParser {
   }
 
   private setSql(r: Request, sql: string, withTrace: boolean): void {
-    if (withTrace) {
-      const tc = traceContextFromSql(sql);
-      if (tc) {
-        r.traceId = tc.trace_id;
-        r.spanId = tc.span_id;
-        r.parentSpanId = tc.parent_span_id;
-      }
+    const f = sqlFacts(sql, 'mysql', this.ctx.options.obfuscateSql);
+    if (withTrace && f.traceId) {
+      r.traceId = f.traceId;
+      r.spanId = f.spanId;
+      r.parentSpanId = f.parentSpanId;
     }
-    const op = sqlOperation(sql, 'mysql');
-    if (op.operation === 'USE') r.initDb = useTarget(sql);
-    r.operation = op.operation;
-    r.table = op.table;
-    r.endpoint = sqlEndpoint(op);
-    r.resource = this.ctx.options.obfuscateSql ? obfuscateSql(sql, 'mysql') : sql.length > DEFAULT_MAX_SQL_LENGTH ? sql.slice(0, DEFAULT_MAX_SQL_LENGTH) : sql;
+    if (f.operation === 'USE') r.initDb = useTarget(sql);
+    r.operation = f.operation;
+    r.table = f.table;
+    r.endpoint = f.endpoint;
+    r.resource = f.resource;
     if (r.resource.length < sql.length && !this.ctx.options.obfuscateSql) r.truncated = true;
   }
 
