@@ -33,10 +33,10 @@
  * data), everything else (08 connection, 53 resources, 57 operator, 58
  * system, XX internal, 28 authorization, …) server errors.
  */
-import { traceContextFromSql } from '../tracecontext';
+import { utf8 } from '../framing';
 import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ResponseStatus } from '../types';
 import { newSession } from '../types';
-import { DEFAULT_MAX_SQL_LENGTH, obfuscateSql, sqlEndpoint, sqlOperation } from '../sql';
+import { sqlFacts } from '../sql';
 
 /** The `l7_protocol` of PostgreSQL sessions. */
 export const POSTGRESQL = 'PostgreSQL';
@@ -195,9 +195,9 @@ function cstrEnd(b: Uint8Array, off: number, len: number): number {
   return j;
 }
 
+/** UTF-8 text of `b[from, to)`: framing's native decoder, without a Buffer view per string. */
 function text(b: Uint8Array, from: number, to: number): string {
-  if (to <= from) return '';
-  return Buffer.from(b.buffer, b.byteOffset + from, to - from).toString('utf8');
+  return utf8(b, from, to);
 }
 
 /** The status an ErrorResponse's SQLSTATE stands for (see the file comment). */
@@ -675,19 +675,9 @@ export class PostgresqlParser implements ConnectionParser {
     this.enqueue(op);
   }
 
+  /** The statement's facts (possibly remembered from an identical text: they are read-only). */
   private prepare(sql: string): Prepared {
-    const tc = traceContextFromSql(sql);
-    const op = sqlOperation(sql, 'postgresql');
-    const resource = this.ctx.options.obfuscateSql ? obfuscateSql(sql, 'postgresql') : sql.length > DEFAULT_MAX_SQL_LENGTH ? sql.slice(0, DEFAULT_MAX_SQL_LENGTH) : sql;
-    return {
-      resource,
-      endpoint: sqlEndpoint(op),
-      operation: op.operation,
-      table: op.table,
-      traceId: tc?.trace_id ?? '',
-      spanId: tc?.span_id ?? '',
-      parentSpanId: tc?.parent_span_id ?? '',
-    };
+    return sqlFacts(sql, 'postgresql', this.ctx.options.obfuscateSql);
   }
 
   private applySql(op: Op, p: Prepared): void {
