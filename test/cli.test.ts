@@ -80,7 +80,8 @@ describe('metaflow components', () => {
   it('lists the build’s components by kind with their stability', async () => {
     const r = await runCli(['components']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('receivers:\n  otlp\n    OTLP over gRPC (4317) and HTTP (4318): traces, metrics, logs\n    stability: traces: beta, metrics: beta, logs: beta\n');
+    // Sorted by type: the receivers of this build, each with its description and stability.
+    expect(r.stdout).toMatch(/receivers:\n {2}ebpf\n[^]*?\n {2}otlp\n {4}OTLP over gRPC \(4317\) and HTTP \(4318\): traces, metrics, logs\n {4}stability: traces: beta, metrics: beta, logs: beta\n {2}pcap\n {4}Packet capture [^]*?\n {2}prometheusremotewrite /);
     expect(r.stdout).toContain('  otlp (also: otlp_grpc)\n');
     expect(r.stdout).toContain('  otlphttp (also: otlp_http)\n');
     expect(r.stdout).toMatch(/processors:\n {2}attributes[\s\S]*batch[\s\S]*memory_limiter[\s\S]*resource/);
