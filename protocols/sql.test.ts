@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_SQL_LENGTH, obfuscateSql, sqlEndpoint, sqlOperation } from './sql';
+import { DEFAULT_MAX_SQL_LENGTH, SQL_FACTS_MAX_ENTRIES, SQL_FACTS_MAX_KEY, obfuscateSql, sqlEndpoint, sqlFacts, sqlFactsCounters, sqlOperation } from './sql';
 
 describe('obfuscateSql', () => {
   const my = (s: string) => obfuscateSql(s, 'mysql');
@@ -141,5 +141,55 @@ describe('sqlOperation', () => {
     expect(op('with x as (select * from a) select * from x join b on true', 'postgresql')).toEqual(['SELECT', 'x', 'SELECT x']);
     expect(op('DELETE FROM ONLY parent WHERE id = 1', 'postgresql')).toEqual(['DELETE', 'parent', 'DELETE parent']);
     expect(op('/*!40101 SELECT a FROM b */')).toEqual(['SELECT', 'b', 'SELECT b']);
+  });
+});
+
+describe('sqlFacts', () => {
+  test('gives what the helpers give, remembered or not', () => {
+    const texts = [
+      'SELECT id, status FROM orders WHERE id = $1 AND status <> $2',
+      "SELECT * FROM t WHERE name = 'x' /*traceparent='00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'*/",
+      'UPDATE inventory SET qty = qty - 1 WHERE sku = ?',
+      'select 1',
+    ];
+    for (const sql of texts) {
+      for (const dialect of ['mysql', 'postgresql'] as const) {
+        for (const obfuscate of [true, false]) {
+          for (let round = 0; round < 2; round++) {
+            const f = sqlFacts(sql, dialect, obfuscate);
+            const op = sqlOperation(sql, dialect);
+            expect(f.resource).toBe(obfuscate ? obfuscateSql(sql, dialect) : sql);
+            expect([f.operation, f.table, f.endpoint]).toEqual([op.operation, op.table, sqlEndpoint(op)]);
+          }
+        }
+      }
+    }
+    expect(sqlFacts(texts[1], 'mysql', true).traceId).toBe('0af7651916cd43dd8448eb211c80319c');
+  });
+
+  test('remembers parameterised statements only, and counts hits', () => {
+    const hits = sqlFactsCounters.hits;
+    const a = sqlFacts('SELECT a FROM remembered_t WHERE id = ?', 'mysql', true);
+    expect(sqlFacts('SELECT a FROM remembered_t WHERE id = ?', 'mysql', true)).toBe(a);
+    expect(sqlFactsCounters.hits).toBe(hits + 1);
+    // A literal: computed again each time (values rarely repeat).
+    const b = sqlFacts('SELECT a FROM literal_t WHERE id = 42', 'mysql', true);
+    expect(sqlFacts('SELECT a FROM literal_t WHERE id = 42', 'mysql', true)).not.toBe(b);
+    // Obfuscation off, or a text over the key bound: never remembered.
+    expect(sqlFacts('SELECT a FROM off_t', 'mysql', false)).not.toBe(sqlFacts('SELECT a FROM off_t', 'mysql', false));
+    const long = `SELECT a FROM long_t WHERE b = ? ${' '.repeat(SQL_FACTS_MAX_KEY)}`;
+    expect(sqlFacts(long, 'postgresql', true)).not.toBe(sqlFacts(long, 'postgresql', true));
+    expect(sqlFactsCounters.hits).toBe(hits + 1);
+  });
+
+  test('the cache is bounded: the oldest statements are forgotten and counted', () => {
+    const evicted = sqlFactsCounters.evicted;
+    const first = sqlFacts('SELECT a FROM bound_t0 WHERE id = ?', 'postgresql', true);
+    for (let i = 1; i <= SQL_FACTS_MAX_ENTRIES; i++) sqlFacts(`SELECT a FROM bound_t${i} WHERE id = ?`, 'postgresql', true);
+    expect(sqlFactsCounters.evicted).toBeGreaterThan(evicted);
+    // The first one was forgotten: a new object with the same facts.
+    const again = sqlFacts('SELECT a FROM bound_t0 WHERE id = ?', 'postgresql', true);
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
   });
 });
