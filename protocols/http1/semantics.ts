@@ -154,8 +154,13 @@ export class HeaderValues {
   /** Looks a kept header up by lowercase name (bound once, passed to extractTraceContext). */
   readonly get: (lowercaseName: string) => string | undefined;
 
+  /** Slots written since the last reset (each once: a slot is written only while ''). */
+  private readonly written: Int32Array;
+  private writtenCount = 0;
+
   constructor(readonly names: HeaderNames) {
     this.values = new Array<string>(names.names.length).fill('');
+    this.written = new Int32Array(names.names.length);
     this.get = (name) => {
       const slot = this.names.slots.get(name);
       if (slot === undefined) return undefined;
@@ -164,20 +169,26 @@ export class HeaderValues {
     };
   }
 
-  /** Clears every value for the next message. */
+  /** Clears every value for the next message (only the slots written: most messages set a few of them). */
   reset(): void {
-    this.values.fill('');
+    const v = this.values;
+    const w = this.written;
+    for (let i = 0; i < this.writtenCount; i++) v[w[i]] = '';
+    this.writtenCount = 0;
   }
 
   /** Keeps `value` for `slot` unless the header already appeared. */
   set(slot: number, value: string): void {
-    if (this.values[slot] === '') this.values[slot] = value;
+    if (this.values[slot] === '' && value !== '') {
+      this.values[slot] = value;
+      this.written[this.writtenCount++] = slot;
+    }
   }
 
   /** Keeps a header given by lowercase name (HTTP/2); ignores names not kept. */
   setByName(name: string, value: string): void {
     const slot = this.names.slots.get(name);
-    if (slot !== undefined && this.values[slot] === '') this.values[slot] = value;
+    if (slot !== undefined) this.set(slot, value);
   }
 }
 

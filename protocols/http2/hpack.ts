@@ -528,9 +528,20 @@ export class HpackDecoder {
   }
 }
 
-/** Bytes as a Latin-1 string (HTTP field octets map one to one). */
+/**
+ * Node's own Latin-1 slicer, called on any Uint8Array: what
+ * `buf.toString('latin1', s, e)` runs underneath, without the Buffer view
+ * and argument handling around it.
+ */
+const LATIN1_SLICE = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+
+/**
+ * Bytes as a Latin-1 string (HTTP field octets map one to one). Bounds are
+ * clamped as `buf.toString('latin1', start, end)` clamps them.
+ */
 export function latin1(src: Uint8Array, start: number, end: number): string {
+  if (start < 0) start = 0;
+  if (end > src.length) end = src.length;
   if (start >= end) return '';
-  const b = Buffer.isBuffer(src) ? src : Buffer.from(src.buffer, src.byteOffset, src.byteLength);
-  return b.toString('latin1', start, end);
+  return LATIN1_SLICE.call(src, start, end);
 }

@@ -610,7 +610,7 @@ export class Http2Parser implements ConnectionParser {
       // never saw. No other request header value starts with '/', so take it as the path.
       for (let i = 0; i < dec.count; i++) {
         if (dec.names[i] === '' && dec.values[i].charCodeAt(0) === 0x2f) {
-          v[H_PATH] = dec.values[i];
+          h.set(H_PATH, dec.values[i]);
           pathInferred = true;
           break;
         }
