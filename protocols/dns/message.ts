@@ -32,8 +32,19 @@ const TYPE_NAMES: Record<number, string> = {
   258: 'AVC', 259: 'DOA', 260: 'AMTRELAY', 32768: 'TA', 32769: 'DLV',
 };
 
+/** TYPE_NAMES below 512 as a dense array ('' where unassigned): an indexed load instead of a keyed one. */
+const TYPE_NAMES_DENSE: readonly string[] = (() => {
+  const a = new Array<string>(512).fill('');
+  for (const [k, v] of Object.entries(TYPE_NAMES)) if (Number(k) < 512) a[Number(k)] = v;
+  return a;
+})();
+
 /** The mnemonic of a TYPE/QTYPE, or its number for unassigned ones. */
 export function typeName(t: number): string {
+  if (t >= 0 && t < 512) {
+    const name = TYPE_NAMES_DENSE[t];
+    if (name !== '') return name;
+  }
   return TYPE_NAMES[t] ?? String(t);
 }
 
@@ -169,6 +180,42 @@ function readName(b: Uint8Array, base: number, end: number, pos: number): number
   return after;
 }
 
+/**
+ * {@link readName} without the text: the same offset (or -1) for the same
+ * bytes, for names nobody reads (the owners of resource records).
+ */
+function skipName(b: Uint8Array, base: number, end: number, pos: number): number {
+  let p = pos;
+  let after = -1;
+  let jumps = 0;
+  let wire = 1;
+  let lowest = pos;
+  for (;;) {
+    if (p >= end) return -1;
+    const len = b[p];
+    if (len === 0) {
+      if (after < 0) after = p + 1;
+      break;
+    }
+    const kind = len & 0xc0;
+    if (kind === 0xc0) {
+      if (p + 1 >= end) return -1;
+      const target = base + (((len & 0x3f) << 8) | b[p + 1]);
+      if (after < 0) after = p + 2;
+      if (target >= lowest || ++jumps > MAX_POINTER_JUMPS) return -1;
+      lowest = target;
+      p = target;
+      continue;
+    }
+    if (kind !== 0) return -1;
+    if (p + 1 + len > end) return -1;
+    wire += len + 1;
+    if (wire > 255) return -1;
+    p += 1 + len;
+  }
+  return after;
+}
+
 function ipv4(b: Uint8Array, p: number): string {
   return `${b[p]}.${b[p + 1]}.${b[p + 2]}.${b[p + 3]}`;
 }
@@ -269,7 +316,8 @@ export function decodeDnsMessage(b: Uint8Array, start: number, end: number, m: D
   let rendered = 0;
   let answers = '';
   for (let r = 0; r < rrTotal; r++) {
-    const after = readName(b, start, end, p);
+    // The owner name is not reported: validated and skipped, not decoded.
+    const after = skipName(b, start, end, p);
     if (after < 0 || after + 10 > end) {
       m.answers = answers;
       return true;
