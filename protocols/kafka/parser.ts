@@ -544,22 +544,25 @@ export class KafkaParser implements ConnectionParser, FrameHandler {
   }
 }
 
-/** Lowercased ASCII of `b[start..end)` (header names). */
+/** Node's own Latin-1 slicer, on any Uint8Array (one flat string, no Buffer view). */
+const LATIN1 = (Buffer.prototype as unknown as { latin1Slice: (this: Uint8Array, start: number, end: number) => string }).latin1Slice;
+/** Scratch for {@link decodeLower}. */
+const LOWER = new Uint8Array(64);
+
+/** Lowercased (A–Z only) Latin-1 text of `b[start..end)`, at most 64 characters (header names). */
 function decodeLower(b: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end && i - start < 64; i++) {
-    let ch = b[i];
-    if (ch >= 0x41 && ch <= 0x5a) ch += 32;
-    s += String.fromCharCode(ch);
+  const n = Math.max(0, Math.min(end - start, 64, b.length - start));
+  for (let i = 0; i < n; i++) {
+    const ch = b[start + i];
+    LOWER[i] = ch >= 0x41 && ch <= 0x5a ? ch + 32 : ch;
   }
-  return s;
+  return n === 0 ? '' : LATIN1.call(LOWER, 0, n);
 }
 
-/** Header values as Latin-1 (trace headers are ASCII). */
+/** Header values as Latin-1 (trace headers are ASCII), at most 512 characters. */
 function latin(b: Uint8Array, start: number, end: number): string {
-  let s = '';
-  for (let i = start; i < end && i - start < 512; i++) s += String.fromCharCode(b[i]);
-  return s;
+  const e = Math.min(end, start + 512, b.length);
+  return e > start ? LATIN1.call(b, start, e) : '';
 }
 
 /**
