@@ -28,7 +28,7 @@
  *   still awaited are reported as `unknown` and truncated.
  */
 import { newSession, type ConnectionParser, type Dir, type FeedFlags, type L7Session, type ParserContext } from '../types';
-import { CONFIRMATION_OF, MESSAGE_PUSHES, Rule, ruleOf, subcommandsOf, type ArgRule } from './commands';
+import { CONFIRMATION_OF, MESSAGE_PUSHES, Rule, ruleOf, subcommandsOf, type ArgRule, type CommandInfo } from './commands';
 import { INLINE, RespReader, type RespSink } from './resp';
 
 const CONFIRMATIONS = new Set(Object.values(CONFIRMATION_OF));
@@ -89,6 +89,9 @@ export class RedisParser implements ConnectionParser, RespSink {
   private version = '2';
   /** RESP2 subscriber mode: replies may be pub/sub arrays. */
   private subscribed = false;
+  /** The command table entry argsToSkip found, and the request message (reader msgSeq) it belongs to. */
+  private cmdInfo: CommandInfo | undefined = undefined;
+  private cmdInfoSeq = -1;
 
   constructor(private readonly ctx: ParserContext) {
     const lineCap = ctx.options.maxBufferBytes;
@@ -139,7 +142,10 @@ export class RedisParser implements ConnectionParser, RespSink {
    */
   argsToSkip(r: RespReader): number {
     if (!this.ctx.options.obfuscateSql) return 0;
+    // The command (slot 0) is complete and will not change: onRequest reuses the lookup.
     const info = r.argCommand(0);
+    this.cmdInfo = info;
+    this.cmdInfoSeq = r.msgSeq;
     return info === undefined ? 0 : info.skipMask;
   }
 
@@ -156,7 +162,7 @@ export class RedisParser implements ConnectionParser, RespSink {
     const s = newSession('Redis', r.msgStart);
     // Known names come from the command table with their facts; any other
     // name is upper-cased into a string and looked up the slow way.
-    const info = r.argCount > 0 ? r.argCommand(0) : undefined;
+    const info = r.argCount === 0 ? undefined : this.cmdInfoSeq === r.msgSeq ? this.cmdInfo : r.argCommand(0);
     let cmd: string;
     let subs: Set<string> | undefined;
     let rule: ArgRule;
@@ -398,10 +404,16 @@ function putShown(r: RespReader, i: number, o: number): number {
   const len = r.argLen[i];
   const b = r.argBuf;
   const base = i * r.argCap;
-  for (let k = 0; k < len; k++) if (b[base + k] >= 0x80) return -1;
   if (i > 0) LINE[o++] = SPACE;
   const c = len > MAX_ARG_CHARS ? MAX_ARG_CHARS : len;
-  for (let k = 0; k < c; k++) LINE[o + k] = b[base + k];
+  // Copies while checking: any byte from 0x80 on (in the shown part or the
+  // rest) sends the caller to the string path.
+  for (let k = 0; k < c; k++) {
+    const x = b[base + k];
+    if (x >= 0x80) return -1;
+    LINE[o + k] = x;
+  }
+  for (let k = c; k < len; k++) if (b[base + k] >= 0x80) return -1;
   o += c;
   if (len > MAX_ARG_CHARS || r.argCut(i)) {
     LINE[o++] = DOT;

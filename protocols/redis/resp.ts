@@ -138,6 +138,8 @@ export class RespReader {
   msgStart = 0n;
   /** Whether a message has started and not finished. */
   inMessage = false;
+  /** Counts the messages started: tells whether a fact learnt during a message belongs to the current one. */
+  msgSeq = 0;
 
   private readonly stack = new Float64Array(MAX_DEPTH);
   private readonly attr = new Uint8Array(MAX_DEPTH);
@@ -280,6 +282,7 @@ export class RespReader {
       }
       if (!this.inMessage) {
         this.inMessage = true;
+        this.msgSeq++;
         this.msgStart = time;
         this.msgBytes = 0;
         this.argCount = 0;
