@@ -63,7 +63,7 @@ describe.each([
       expect(spans[0].SpanAttributes).toMatchObject({ 'http.response.status_code': '500', 'cart.value': '12.5', 'user.vip': 'true', 'cart.items': '["apple","pear"]' });
       expect(spans[1].ev).toEqual(['query.start', 'query.end']);
       const hist = await eventually(async () => {
-        const r = await rows(store.queryPort, `SELECT DISTINCT Count, Sum, BucketCounts, ExplicitBounds FROM otel_metrics_histogram WHERE ServiceName = '${service}'`);
+        const r = await rows(store.queryPort, `SELECT DISTINCT Count, Sum, BucketCounts, ExplicitBounds FROM otel_metrics_histogram WHERE ServiceName = '${service}' AND MetricName = 'checkout_duration'`);
         return r.length > 0 && r;
       }, 30000, 'forwarded metrics');
       expect(hist).toEqual([{ Count: '5', Sum: 325, BucketCounts: ['1', '2', '1', '1'], ExplicitBounds: [10, 50, 100] }]);

@@ -277,7 +277,6 @@ describe('fuzzing', () => {
     bases.push([decodeLogsRequest, Uint8Array.from(logWithRecord([...ld(5, ld(5, ld(1, ld(1, [0x61])))), 0x45, 1, 0, 0, 0]))]);
     bases.push([decodeMetricsRequest, Uint8Array.from(metricWithPoint([0x31, 1, 2, 3, 4, 5, 6, 7, 8, ...ld(5, [0x19, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f])]))]);
     const outcomes = { ok: 0, error: 0 };
-    const started = Date.now();
     for (let i = 0; i < 120_000; i++) {
       let decode: Decoder;
       let input: Uint8Array;
@@ -297,7 +296,6 @@ describe('fuzzing', () => {
     // Both outcomes occur: the mutations are neither all harmless nor all fatal.
     expect(outcomes.ok).toBeGreaterThan(1000);
     expect(outcomes.error).toBeGreaterThan(10_000);
-    expect(Date.now() - started).toBeLessThan(60_000);
   });
 
   test('10 000 mutated JSON documents throw nothing but OtlpDecodeError', () => {

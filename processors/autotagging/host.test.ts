@@ -139,7 +139,8 @@ describe('autotagging: host detection', () => {
     try {
       const t0 = Date.now();
       const { attributes, problems } = await detectHost(cfg({ detectors: ['ec2', 'gcp', 'env'], timeout: '300ms', ec2: { endpoint: `http://127.0.0.1:${port}` }, gcp: { endpoint: 'http://127.0.0.1:1' } }), { OTEL_RESOURCE_ATTRIBUTES: 'a=b' });
-      expect(Date.now() - t0).toBeLessThan(2000);
+      // The hanging endpoint never answers: finishing at all shows the timeout applied (generous bound: a loaded machine).
+      expect(Date.now() - t0).toBeLessThan(20_000);
       expect(attributes).toEqual({ a: 'b' });
       expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(['ec2', 'gcp']);
     } finally {
