@@ -91,8 +91,8 @@ suite('metaflow start traces this host with eBPF', () => {
     const client = got.find((r) => r[0] === 'Client')!;
     const server = got.find((r) => r[0] === 'Server')!;
     for (const row of [client, server]) {
-      // host.name, executable and pid of the client end, then of the server end.
-      expect(row.slice(1, 7)).toEqual([host, 'curl', client[7], host, 'nginx', server[7]]);
+      // The span kind, then host.name, executable and pid of the client end, then of the server end.
+      expect(row.slice(0, 7)).toEqual([row[0], host, 'curl', client[7], host, 'nginx', server[7]]);
     }
     expect(client[3]).toBe(client[7]);
     expect(server[6]).toBe(server[7]);

@@ -22,6 +22,9 @@ export interface ProcessInfo {
   resource: Resource;
 }
 
+/** Exited processes remembered for late peer lookups (oldest forgotten first). */
+const RECENTLY_EXITED = 1024;
+
 /** Container ids in cgroup paths: docker, containerd/CRI, CRI-O, podman (64 hex characters). */
 const CONTAINER_ID = /(?:^|[/-])([0-9a-f]{64})(?:\.scope)?(?:$|\/)/;
 
@@ -48,6 +51,8 @@ export class ProcessTable {
   private readonly procs = new Map<number, ProcessInfo>();
   private readonly host = os.hostname();
   private readonly execFiles = new Map<number, string>();
+  /** Processes that exited lately, for {@link peek}: a peer's session may be handled after its exit. */
+  private readonly exited = new Map<number, ProcessInfo>();
   /** Entries forgotten because the table was full. */
   evicted = 0;
 
@@ -71,13 +76,14 @@ export class ProcessTable {
       this.evicted++;
     }
     p = this.read(pid, comm);
+    this.exited.delete(pid);
     this.procs.set(pid, p);
     return p;
   }
 
-  /** The process if it is in the table (never reads /proc). */
+  /** The process if it is in the table or exited lately (never reads /proc). */
   peek(pid: number): ProcessInfo | undefined {
-    return this.procs.get(pid);
+    return this.procs.get(pid) ?? this.exited.get(pid);
   }
 
   /**
@@ -94,8 +100,13 @@ export class ProcessTable {
 
   /** The process is gone. */
   exit(pid: number): void {
+    const p = this.procs.get(pid);
     this.procs.delete(pid);
     this.execFiles.delete(pid);
+    if (!p) return;
+    if (this.exited.size >= RECENTLY_EXITED) this.exited.delete(this.exited.keys().next().value as number);
+    this.exited.delete(pid);
+    this.exited.set(pid, p);
   }
 
   private read(pid: number, comm: string): ProcessInfo {

@@ -118,6 +118,15 @@ describe('socket stream assembly', () => {
     const byKind = new Map(spans.map(({ span }) => [span.kind, span.attributes]));
     expect(byKind.get(SpanKind.SERVER)).toMatchObject({ 'metaflow.process.pid': 200, 'metaflow.client.process.pid': 100, 'metaflow.client.process.executable.name': 'shop' });
     expect(byKind.get(SpanKind.CLIENT)).toMatchObject({ 'metaflow.process.pid': 100, 'metaflow.server.process.pid': 200, 'metaflow.server.process.executable.name': 'nginx' });
+    // The client exited before the server answered: still named.
+    const late = setup();
+    late.feed(
+      data({ dir: Direction.EGRESS, data: REQ, t: 10n }),
+      data({ ...srv, dir: Direction.INGRESS, data: REQ, t: 20n }),
+      { ...data({ dir: Direction.EGRESS, data: new Uint8Array(0), t: 25n }), type: EventType.EXIT },
+      data({ ...srv, dir: Direction.EGRESS, data: RESP, t: 30n }),
+    );
+    expect(late.spans.find((x) => x.span.kind === SpanKind.SERVER)?.span.attributes).toMatchObject({ 'metaflow.client.process.pid': 100, 'metaflow.client.process.executable.name': 'shop' });
     // A connection whose other end is not traced names no peer.
     const other = setup();
     other.feed(data({ dir: Direction.EGRESS, data: REQ, t: 10n }), data({ dir: Direction.INGRESS, data: RESP, t: 40n }));
