@@ -17,8 +17,9 @@ import { PacketDecoder } from '../protocols/packet/decode';
 import { CaptureReader } from '../protocols/packet/pcap';
 import { parseResultFile, type RustStruct } from '../protocols/testing/deepflow-result';
 import { tsharkAvailable, tsharkFields } from './helpers/tshark';
+import { conformancePath } from '../protocols/testing/conformance';
 
-const ROOT = path.resolve(__dirname, '../../shared/conformance/deepflow');
+const ROOT = conformancePath('deepflow');
 const FG = path.join(ROOT, 'flow_generator');
 
 interface Result {

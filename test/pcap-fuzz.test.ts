@@ -12,8 +12,9 @@ import { DecodeStatus, DROP_REASONS, PacketDecoder } from '../protocols/packet/d
 import { CapturedPacket, CaptureReader, LinkType } from '../protocols/packet/pcap';
 import { buildPacket } from '../protocols/testing/pcap-writer';
 import { DEFAULT_PARSER_OPTIONS, type ProtocolSpec } from '../protocols/types';
+import { conformancePath } from '../protocols/testing/conformance';
 
-const ROOT = path.resolve(__dirname, '../../shared/conformance/deepflow');
+const ROOT = conformancePath('deepflow');
 const CASES = 100_000;
 /**
  * The flow bound under test. Small on purpose: time jumps 400 s ahead at

@@ -21,8 +21,9 @@ import { CaptureReader } from '../protocols/packet/pcap';
 import { parseResultFile, type RustStruct } from '../protocols/testing/deepflow-result';
 import { buildPacket, writePcap } from '../protocols/testing/pcap-writer';
 import { runCli } from './helpers/metaflow';
+import { conformancePath } from '../protocols/testing/conformance';
 
-const FG = path.resolve(__dirname, '../../shared/conformance/deepflow/flow_generator');
+const FG = conformancePath('deepflow/flow_generator');
 const HTTP = path.join(FG, 'http/httpv1.pcap');
 
 let dir: string;

@@ -21,8 +21,9 @@ import { CaptureReader } from '../../protocols/packet/pcap';
 import type { ClickHouseExporter } from './exporter';
 import { factory } from './index';
 import { StoreError, type TelemetryStore } from './store';
+import { conformancePath } from '../../protocols/testing/conformance';
 
-const FG = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FG = conformancePath('deepflow/flow_generator');
 const host: Host = { getExtension: () => undefined, getComponent: () => undefined, listComponents: () => [] };
 const scope = { name: 'metaflow.pcap', version: '', attributes: {}, droppedAttributesCount: 0 };
 

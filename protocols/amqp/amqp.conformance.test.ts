@@ -14,8 +14,9 @@ import { replayPcap } from '../testing/replay';
 import { Agreement, deepflowStatus } from '../testing/testkit';
 import { REPLY_NAMES } from './methods';
 import { spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/amqp');
+const DIR = conformancePath('deepflow/flow_generator/amqp');
 
 /** DeepFlow's reply-code variant names → codes. */
 const CODES: Record<string, number> = Object.fromEntries(

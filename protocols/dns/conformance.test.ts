@@ -10,8 +10,9 @@ import { parseResultFile, type ResultRecord } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import type { ProtocolSpec } from '../types';
 import { createDnsSpec, spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.join(__dirname, '../../../shared/conformance/deepflow/flow_generator/dns');
+const DIR = conformancePath('deepflow/flow_generator/dns');
 
 /**
  * DeepFlow's test configuration must have had

@@ -9,8 +9,9 @@ import { parseResultFile } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import { Agreement } from '../testing/testkit';
 import { dubboStatus, spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/dubbo');
+const DIR = conformancePath('deepflow/flow_generator/dubbo');
 
 /** DeepFlow's result file for each capture (one is named differently). */
 const CAPTURES: Array<[string, string]> = [

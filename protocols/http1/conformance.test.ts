@@ -22,8 +22,9 @@ import type { ResultRecord, RustValue } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import type { L7Session } from '../types';
 import { spec as http1Spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/http');
+const DIR = conformancePath('deepflow/flow_generator/http');
 
 /** Captures and the result file describing each (one capture has two results: DeepFlow run twice with different settings). */
 const CASES: Array<{ result: string; pcap: string }> = [

@@ -14,8 +14,9 @@ import { spec as dubbo } from '../dubbo';
 import { spec as mongo } from '../mongo';
 import { spec as tls } from '../tls';
 import { spec as kafka } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const FLOWS = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FLOWS = conformancePath('deepflow/flow_generator');
 const SPECS: ProtocolSpec[] = [kafka, dubbo, mongo, amqp, tls];
 const FOLDERS: Array<[string, string]> = [
   ['kafka', 'Kafka'],

@@ -10,8 +10,9 @@ import type { ResultRecord } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import { spec } from './index';
 import { Agreement, deepflowStatus } from '../testing/testkit';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/kafka');
+const DIR = conformancePath('deepflow/flow_generator/kafka');
 
 const EXPLAINED: Record<string, string> = {
   '01-fetch-v12-unknown.pcap#0.duration_us':

@@ -10,8 +10,9 @@ import path from 'node:path';
 import { parseResultFile, type ResultRecord } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import { spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.join(__dirname, '../../../shared/conformance/deepflow/flow_generator/memcached');
+const DIR = conformancePath('deepflow/flow_generator/memcached');
 
 interface Expected {
   request_type: string;

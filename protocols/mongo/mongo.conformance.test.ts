@@ -11,8 +11,9 @@ import { replayPcap } from '../testing/replay';
 import { tsharkAvailable, tsharkFields } from '../../test/helpers/tshark';
 import { Agreement, deepflowStatus } from '../testing/testkit';
 import { spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/mongo');
+const DIR = conformancePath('deepflow/flow_generator/mongo');
 
 const EXPLAINED: Record<string, string> = {
   'mongo.pcap#*.request_length':

@@ -12,8 +12,9 @@ import path from 'node:path';
 import { parseResultFile, type ResultRecord, type RustStruct, type RustValue } from '../testing/deepflow-result';
 import { replayPcap } from '../testing/replay';
 import { spec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.join(__dirname, '../../../shared/conformance/deepflow/flow_generator/mqtt');
+const DIR = conformancePath('deepflow/flow_generator/mqtt');
 
 interface Expected {
   request_type: string;

@@ -19,8 +19,9 @@ import { replayPcap } from '../testing/replay';
 import type { ReplayedSession } from '../testing/replay';
 import { commandName } from './constants';
 import { mysqlSpec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/mysql');
+const DIR = conformancePath('deepflow/flow_generator/mysql');
 
 /** A DeepFlow request with the response printed right after it. */
 interface Entry {

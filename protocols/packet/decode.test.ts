@@ -8,8 +8,9 @@ import path from 'node:path';
 import { tsharkAvailable, tsharkFields } from '../../test/helpers/tshark';
 import { DecodeStatus, PacketDecoder, TUNNEL_NAMES, TunnelType } from './decode';
 import { CaptureReader } from './pcap';
+import { conformancePath } from '../testing/conformance';
 
-const ROOT = path.resolve(__dirname, '../../../shared/conformance/deepflow');
+const ROOT = conformancePath('deepflow');
 const COMMON = path.join(ROOT, 'common');
 const FLOWS = path.join(ROOT, 'flow_generator');
 

@@ -12,8 +12,9 @@ import { ReassemblyPool, TcpReassembler } from '../stream/tcp';
 import { buildIp, buildPacket, pcapBytes, wrapLink } from '../testing/pcap-writer';
 import { DecodeStatus, DROP_REASONS, PacketDecoder } from './decode';
 import { CaptureFormatError, CaptureReader, LinkType } from './pcap';
+import { conformancePath } from '../testing/conformance';
 
-const ROOT = path.resolve(__dirname, '../../../shared/conformance/deepflow');
+const ROOT = conformancePath('deepflow');
 
 /** mulberry32: a small deterministic PRNG. */
 function prng(seed: number): () => number {

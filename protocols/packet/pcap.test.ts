@@ -13,8 +13,9 @@ import { buildPacket, linkTypeOf, pcapBytes, pcapngBytes } from '../testing/pcap
 import type { PacketSpec, WrittenPacket } from '../testing/pcap-writer';
 import { DecodeStatus, PacketDecoder } from './decode';
 import { CaptureFormatError, CaptureReader, forEachPacket, LinkType } from './pcap';
+import { conformancePath } from '../testing/conformance';
 
-const FLOWS = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FLOWS = conformancePath('deepflow/flow_generator');
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-pcap-'));
 afterAll(() => fs.rmSync(tmp, { recursive: true, force: true }));
 const haveTshark = tsharkAvailable();

@@ -19,8 +19,9 @@ import { replayPcap } from '../testing/replay';
 import type { ReplayedSession } from '../testing/replay';
 import { mysqlSpec } from '../mysql';
 import { postgresqlSpec } from './index';
+import { conformancePath } from '../testing/conformance';
 
-const DIR = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator/postgre');
+const DIR = conformancePath('deepflow/flow_generator/postgre');
 
 interface Expected {
   type: 'P' | 'E' | 'Q';

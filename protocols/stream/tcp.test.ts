@@ -13,8 +13,9 @@ import { replayPcapDetailed } from '../testing/replay';
 import type { Dir } from '../types';
 import { ReassemblyPool, TcpReassembler } from './tcp';
 import type { ReassemblyLimits } from './tcp';
+import { conformancePath } from '../testing/conformance';
 
-const FLOWS = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FLOWS = conformancePath('deepflow/flow_generator');
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 

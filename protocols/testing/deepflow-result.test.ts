@@ -5,8 +5,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseResultFile, parseRustDebug, RustDebugSyntaxError } from './deepflow-result';
+import { conformancePath } from './conformance';
 
-const FLOWS = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FLOWS = conformancePath('deepflow/flow_generator');
 
 function resultFiles(dir: string): string[] {
   const out: string[] = [];

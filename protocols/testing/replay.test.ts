@@ -14,8 +14,9 @@ import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, Protoc
 import { newSession } from '../types';
 import { replayPcap, replayPcapDetailed } from './replay';
 import { buildPacket, writePcap } from './pcap-writer';
+import { conformancePath } from './conformance';
 
-const FLOWS = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FLOWS = conformancePath('deepflow/flow_generator');
 const text = new TextDecoder();
 
 interface Seen {

@@ -17,8 +17,9 @@ import { buildPacket, pcapBytes, writePcap } from '../../protocols/testing/pcap-
 import { defaultInterfaces, PcapStreamParser } from './capture';
 import { config, validate } from './config';
 import { makeReceiver, metricSum } from './testing';
+import { conformancePath } from '../../protocols/testing/conformance';
 
-const FG = path.resolve(__dirname, '../../../shared/conformance/deepflow/flow_generator');
+const FG = conformancePath('deepflow/flow_generator');
 const REDIS = path.join(FG, 'redis/redis.pcap');
 const MYSQL = path.join(FG, 'mysql/171-mysql.pcap');
 
