@@ -30,6 +30,8 @@ import {
   type Resource,
   type ResourceLogs,
   type ResourceSpans,
+  type ScopeLogs,
+  type ScopeSpans,
   type Signal,
   type SignalData,
   SpanKind,
@@ -37,7 +39,7 @@ import {
   type Traces,
 } from '../../pipeline/pdata';
 import type { ComponentTelemetry } from '../../pipeline/telemetry';
-import type { Tagger } from './tagger';
+import type { OwnEnd, Tagger } from './tagger';
 
 /** A handle on the shared tagger: taken at start, given back at shutdown. */
 export interface TaggerLease {
@@ -69,47 +71,58 @@ function itemPid(a: Attributes): number {
   return typeof p === 'number' ? p : NO_PID;
 }
 
-function splitSpans(rs: ResourceSpans): Array<[number, ResourceSpans]> {
-  const groups = new Map<number, ResourceSpans>();
-  for (const ss of rs.scopeSpans) {
-    const perPid = new Map<number, Span[]>();
-    for (const span of ss.spans) {
-      const pid = itemPid(span.attributes);
-      let list = perPid.get(pid);
-      if (!list) {
-        list = [];
-        perPid.set(pid, list);
-        let g = groups.get(pid);
-        if (!g) {
-          g = { resource: copyResource(rs.resource), scopeSpans: [], schemaUrl: rs.schemaUrl };
-          groups.set(pid, g);
-        }
-        g.scopeSpans.push({ scope: ss.scope, spans: list, schemaUrl: ss.schemaUrl });
-      }
-      list.push(span);
-    }
-  }
-  return [...groups];
+/**
+ * How a resource-grouped signal is walked and split: traces and logs share
+ * one tagging routine through this (metrics have no per-item pid to split by).
+ */
+interface Shape<G extends { resource: Resource }, Sc extends { scope: InstrumentationScope }, I extends { attributes: Attributes }> {
+  scopes(g: G): Sc[];
+  items(s: Sc): I[];
+  /** An empty group like `g` (its resource copied) and a scope like `s` holding `items`, for splitting by pid. */
+  emptyGroup(g: G): G;
+  addScope(g: G, s: Sc, items: I[]): void;
+  /** Which end of a zero-code item its own process is: spans by kind, undefined otherwise. */
+  ownEnd(item: I): OwnEnd;
 }
 
-function splitLogs(rl: ResourceLogs): Array<[number, ResourceLogs]> {
-  const groups = new Map<number, ResourceLogs>();
-  for (const sl of rl.scopeLogs) {
-    const perPid = new Map<number, LogRecord[]>();
-    for (const rec of sl.logRecords) {
-      const pid = itemPid(rec.attributes);
+const SPANS: Shape<ResourceSpans, ScopeSpans, Span> = {
+  scopes: (g) => g.scopeSpans,
+  items: (s) => s.spans,
+  emptyGroup: (g) => ({ resource: copyResource(g.resource), scopeSpans: [], schemaUrl: g.schemaUrl }),
+  addScope: (g, s, spans) => g.scopeSpans.push({ scope: s.scope, spans, schemaUrl: s.schemaUrl }),
+  ownEnd: (span) => (span.kind === SpanKind.SERVER ? 'server' : span.kind === SpanKind.CLIENT ? 'client' : undefined),
+};
+
+const LOGS: Shape<ResourceLogs, ScopeLogs, LogRecord> = {
+  scopes: (g) => g.scopeLogs,
+  items: (s) => s.logRecords,
+  emptyGroup: (g) => ({ resource: copyResource(g.resource), scopeLogs: [], schemaUrl: g.schemaUrl }),
+  addScope: (g, s, logRecords) => g.scopeLogs.push({ scope: s.scope, logRecords, schemaUrl: s.schemaUrl }),
+  ownEnd: () => undefined,
+};
+
+/** One group per pid of the items (scopes kept apart), in order of first appearance. */
+function splitByPid<G extends { resource: Resource }, Sc extends { scope: InstrumentationScope }, I extends { attributes: Attributes }>(
+  shape: Shape<G, Sc, I>,
+  group: G,
+): Array<[number, G]> {
+  const groups = new Map<number, G>();
+  for (const sc of shape.scopes(group)) {
+    const perPid = new Map<number, I[]>();
+    for (const item of shape.items(sc)) {
+      const pid = itemPid(item.attributes);
       let list = perPid.get(pid);
       if (!list) {
         list = [];
         perPid.set(pid, list);
         let g = groups.get(pid);
         if (!g) {
-          g = { resource: copyResource(rl.resource), scopeLogs: [], schemaUrl: rl.schemaUrl };
+          g = shape.emptyGroup(group);
           groups.set(pid, g);
         }
-        g.scopeLogs.push({ scope: sl.scope, logRecords: list, schemaUrl: sl.schemaUrl });
+        shape.addScope(g, sc, list);
       }
-      list.push(rec);
+      list.push(item);
     }
   }
   return [...groups];
@@ -202,105 +215,80 @@ export class AutoTaggingProcessor<S extends Signal> implements Processor<S> {
   }
 
   private async traces(tg: Tagger, t: Traces): Promise<void> {
-    let groups = t.resourceSpans;
+    const groups = await this.tagGroups(tg, t, t.resourceSpans, SPANS);
+    if (groups) t.resourceSpans = groups;
+  }
+
+  private async logs(tg: Tagger, l: Logs): Promise<void> {
+    const groups = await this.tagGroups(tg, l, l.resourceLogs, LOGS);
+    if (groups) l.resourceLogs = groups;
+  }
+
+  /**
+   * Tags the resource groups of a batch of spans or logs: groups mixing pids
+   * are split (the new list is returned, else undefined), pids — the groups'
+   * and, for this host's zero-code items, their ends' — are resolved at once,
+   * then each resource and each item's ends are tagged.
+   */
+  private async tagGroups<G extends { resource: Resource }, Sc extends { scope: InstrumentationScope }, I extends { attributes: Attributes }>(
+    tg: Tagger,
+    data: Traces | Logs,
+    input: G[],
+    shape: Shape<G, Sc, I>,
+  ): Promise<G[] | undefined> {
+    let groups = input;
     const pids: number[] = [];
-    let split: ResourceSpans[] | undefined;
+    let split: G[] | undefined;
     for (let g = 0; g < groups.length; g++) {
-      const rs = groups[g];
-      const p = tg.procs ? groupPid(rs.scopeSpans.map((s) => s.spans)) : NO_PID;
-      if (p === MIXED && tg.locality(rs.resource.attributes) !== false) {
+      const group = groups[g];
+      const p = tg.procs ? groupPid(shape.scopes(group).map(shape.items)) : NO_PID;
+      if (p === MIXED && tg.locality(group.resource.attributes) !== false) {
         split ??= groups.slice(0, g);
-        for (const [pid, part] of splitSpans(rs)) {
+        for (const [pid, part] of splitByPid(shape, group)) {
           split.push(part);
           pids.push(this.resourcePid(tg, part.resource.attributes, pid));
         }
         continue;
       }
-      split?.push(rs);
-      pids.push(this.resourcePid(tg, rs.resource.attributes, p === MIXED ? NO_PID : p));
+      split?.push(group);
+      pids.push(this.resourcePid(tg, group.resource.attributes, p === MIXED ? NO_PID : p));
     }
-    if (split) t.resourceSpans = groups = split;
-    // Which groups are this host's zero-code data, for local end tags; their end pids join the lookup.
-    const localEnds = tg.tagsLocalEnds ? groups.map((rs) => tg.locality(rs.resource.attributes) !== false) : undefined;
+    if (split) groups = split;
+    // Which groups are this host's data, for local end tags; their zero-code items' end pids join the lookup.
+    const localEnds = tg.tagsLocalEnds ? groups.map((group) => tg.locality(group.resource.attributes) !== false) : undefined;
     const endPids: number[] = [];
     if (localEnds) {
       for (let g = 0; g < groups.length; g++) {
         if (!localEnds[g]) continue;
-        for (const ss of groups[g].scopeSpans) {
-          for (const sp of ss.spans) {
-            if (sp.attributes['metaflow.server.ip'] === undefined) continue;
-            tg.markOwnEnd(sp.attributes, sp.kind === SpanKind.SERVER ? 'server' : sp.kind === SpanKind.CLIENT ? 'client' : undefined, endPids);
+        for (const sc of shape.scopes(groups[g])) {
+          for (const item of shape.items(sc)) {
+            if (item.attributes['metaflow.server.ip'] !== undefined) tg.markOwnEnd(item.attributes, shape.ownEnd(item), endPids);
           }
         }
       }
     }
     await this.resolvePids(tg, endPids.length ? pids.concat(endPids) : pids);
     const ends = tg.tagsEnds;
-    const sender = clientInfo(t)?.address;
+    const sender = clientInfo(data)?.address;
     let associated = 0;
     for (let g = 0; g < groups.length; g++) {
-      const rs = groups[g];
-      const conn = sender !== undefined && !madeByMetaflow(rs.scopeSpans) ? sender : undefined;
-      if (tg.tagResource(rs.resource.attributes, pids[g] >= 0 ? tg.procs!.get(pids[g]) : undefined, conn)) associated++;
-      if (localEnds) {
-        const res = rs.resource.attributes;
-        const local = localEnds[g];
-        for (const ss of rs.scopeSpans) {
-          const spans = ss.spans;
-          for (let i = 0; i < spans.length; i++) if (spans[i].attributes['metaflow.server.ip'] !== undefined) tg.tagLocalEnds(spans[i].attributes, res, local);
+      const group = groups[g];
+      const res = group.resource.attributes;
+      const scopes = shape.scopes(group);
+      const conn = sender !== undefined && !madeByMetaflow(scopes) ? sender : undefined;
+      if (tg.tagResource(res, pids[g] >= 0 ? tg.procs!.get(pids[g]) : undefined, conn)) associated++;
+      if (!localEnds && !ends) continue;
+      for (const sc of scopes) {
+        const items = shape.items(sc);
+        for (let i = 0; i < items.length; i++) {
+          const a = items[i].attributes;
+          if (localEnds && a['metaflow.server.ip'] !== undefined) tg.tagLocalEnds(a, res, localEnds[g]);
+          if (ends) tg.tagEnds(a);
         }
-      }
-      if (!ends) continue;
-      for (const ss of rs.scopeSpans) {
-        const spans = ss.spans;
-        for (let i = 0; i < spans.length; i++) tg.tagEnds(spans[i].attributes);
       }
     }
     this.count(associated, groups.length);
-  }
-
-  private async logs(tg: Tagger, l: Logs): Promise<void> {
-    let groups = l.resourceLogs;
-    const pids: number[] = [];
-    let split: ResourceLogs[] | undefined;
-    for (let g = 0; g < groups.length; g++) {
-      const rl = groups[g];
-      const p = tg.procs ? groupPid(rl.scopeLogs.map((s) => s.logRecords)) : NO_PID;
-      if (p === MIXED && tg.locality(rl.resource.attributes) !== false) {
-        split ??= groups.slice(0, g);
-        for (const [pid, part] of splitLogs(rl)) {
-          split.push(part);
-          pids.push(this.resourcePid(tg, part.resource.attributes, pid));
-        }
-        continue;
-      }
-      split?.push(rl);
-      pids.push(this.resourcePid(tg, rl.resource.attributes, p === MIXED ? NO_PID : p));
-    }
-    if (split) l.resourceLogs = groups = split;
-    await this.resolvePids(tg, pids);
-    const ends = tg.tagsEnds;
-    const sender = clientInfo(l)?.address;
-    let associated = 0;
-    for (let g = 0; g < groups.length; g++) {
-      const rl = groups[g];
-      const conn = sender !== undefined && !madeByMetaflow(rl.scopeLogs) ? sender : undefined;
-      if (tg.tagResource(rl.resource.attributes, pids[g] >= 0 ? tg.procs!.get(pids[g]) : undefined, conn)) associated++;
-      if (tg.tagsLocalEnds) {
-        const res = rl.resource.attributes;
-        const local = tg.locality(res) !== false;
-        for (const sl of rl.scopeLogs) {
-          const recs = sl.logRecords;
-          for (let i = 0; i < recs.length; i++) if (recs[i].attributes['metaflow.server.ip'] !== undefined) tg.tagLocalEnds(recs[i].attributes, res, local);
-        }
-      }
-      if (!ends) continue;
-      for (const sl of rl.scopeLogs) {
-        const recs = sl.logRecords;
-        for (let i = 0; i < recs.length; i++) tg.tagEnds(recs[i].attributes);
-      }
-    }
-    this.count(associated, groups.length);
+    return split;
   }
 
   private async metrics(tg: Tagger, m: Metrics): Promise<void> {
