@@ -3,9 +3,10 @@
  * tag ids instead of strings, plus the tags and resources not yet known to
  * be stored, which the exporter writes first.
  *
- * Values are the ones rows-traces.ts writes for the contrib table (same
- * span kind and status names, attribute values through `anyValueToString`,
- * Duration as end − start clamped at 0); only where they live differs.
+ * The columns both tables share are written by rows-traces.ts's
+ * {@link SpanColumns}, so their values are the contrib table's (same span
+ * kind and status names, attribute values through `anyValueToString`,
+ * Duration as end − start clamped at 0); only names and resources differ.
  *
  * Ids: a tag's id is `sipHash64(value)` (siphash.ts, identical to the
  * engine's); a resource's id is `sipHash64` of the length-prefixed
@@ -14,10 +15,10 @@
  * once; tag strings already written are found in the {@link TagRegistry}
  * without hashing.
  */
-import { anyValueToString, SpanKind, StatusCode, type Attributes, type Traces } from '../../pipeline/pdata';
-import { ArrayColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
-import { encodeMap, putAttributes, putEncodedMap, serviceName } from './rows';
-import { SPAN_KIND_NAMES, STATUS_CODE_NAMES } from './rows-traces';
+import { anyValueToString, type Attributes, type Traces } from '../../pipeline/pdata';
+import { Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
+import { encodeMap, putEncodedMap, serviceName } from './rows';
+import { SpanColumns } from './rows-traces';
 import { sipHash64 } from './siphash';
 
 /** Default bound of the registry: tag strings (per kind) and resource ids remembered as stored. */
@@ -87,53 +88,23 @@ export function resourceId(attrs: Attributes): bigint {
 
 /** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
 export class SmartTraceRows {
-  private readonly timestamp = new Int64Column('Timestamp', 'DateTime64(9)');
-  private readonly traceId = new StringColumn('TraceId');
-  private readonly spanId = new StringColumn('SpanId');
-  private readonly parentSpanId = new StringColumn('ParentSpanId');
-  private readonly traceState = new StringColumn('TraceState');
+  private readonly span = new SpanColumns();
   private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
   private readonly spanNameId = new Int64Column('SpanNameId', 'UInt64');
-  private readonly spanKind = new StringColumn('SpanKind');
   private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
   private readonly scopeNameId = new Int64Column('ScopeNameId', 'UInt64');
   private readonly scopeVersionId = new Int64Column('ScopeVersionId', 'UInt64');
-  private readonly spanAttributes = new MapColumn('SpanAttributes');
-  private readonly duration = new Int64Column('Duration', 'UInt64');
-  private readonly statusCode = new StringColumn('StatusCode');
-  private readonly statusMessage = new StringColumn('StatusMessage');
-  private readonly eventsTimestamp = new ArrayColumn('Events.Timestamp', new Int64Column('', 'DateTime64(9)'));
-  private readonly eventsName = new ArrayColumn('Events.Name', new StringColumn(''));
-  private readonly eventsAttributes = new ArrayColumn('Events.Attributes', new MapColumn(''));
-  private readonly linksTraceId = new ArrayColumn('Links.TraceId', new StringColumn(''));
-  private readonly linksSpanId = new ArrayColumn('Links.SpanId', new StringColumn(''));
-  private readonly linksTraceState = new ArrayColumn('Links.TraceState', new StringColumn(''));
-  private readonly linksAttributes = new ArrayColumn('Links.Attributes', new MapColumn(''));
 
   /** The encoded span rows. */
   readonly block = new NativeBlock([
-    this.timestamp,
-    this.traceId,
-    this.spanId,
-    this.parentSpanId,
-    this.traceState,
+    ...this.span.head,
     this.serviceNameId,
     this.spanNameId,
-    this.spanKind,
+    this.span.spanKind,
     this.resourceIdCol,
     this.scopeNameId,
     this.scopeVersionId,
-    this.spanAttributes,
-    this.duration,
-    this.statusCode,
-    this.statusMessage,
-    this.eventsTimestamp,
-    this.eventsName,
-    this.eventsAttributes,
-    this.linksTraceId,
-    this.linksSpanId,
-    this.linksTraceState,
-    this.linksAttributes,
+    ...this.span.tail,
   ]);
 
   private readonly tagKind = new StringColumn('Kind');
@@ -184,13 +155,7 @@ export class SmartTraceRows {
 
   /** Appends every span of the batch as one row each. */
   append(traces: Traces): void {
-    const evTs = this.eventsTimestamp.inner;
-    const evName = this.eventsName.inner;
-    const evAttrs = this.eventsAttributes.inner;
-    const lkTrace = this.linksTraceId.inner;
-    const lkSpan = this.linksSpanId.inner;
-    const lkState = this.linksTraceState.inner;
-    const lkAttrs = this.linksAttributes.inner;
+    const common = this.span;
     for (const rs of traces.resourceSpans) {
       const resource = rs.resource.attributes;
       const service = serviceName(resource);
@@ -209,43 +174,12 @@ export class SmartTraceRows {
         const spans = ss.spans;
         for (let k = 0; k < spans.length; k++) {
           const span = spans[k];
-          this.timestamp.putTime(span.startTimeUnixNano);
-          this.traceId.put(span.traceId);
-          this.spanId.put(span.spanId);
-          this.parentSpanId.put(span.parentSpanId);
-          this.traceState.put(span.traceState);
+          common.putSpan(span);
           this.serviceNameId.putBigInt(serviceId);
           this.spanNameId.putBigInt(this.id('span_name', this.spanNames, span.name));
-          this.spanKind.put(SPAN_KIND_NAMES[span.kind] ?? SPAN_KIND_NAMES[SpanKind.UNSPECIFIED]);
           this.resourceIdCol.putBigInt(rid);
           this.scopeNameId.putBigInt(scopeId);
           this.scopeVersionId.putBigInt(versionId);
-          putAttributes(this.spanAttributes, span.attributes);
-          this.duration.putDuration(span.startTimeUnixNano, span.endTimeUnixNano);
-          this.statusCode.put(STATUS_CODE_NAMES[span.status.code] ?? STATUS_CODE_NAMES[StatusCode.UNSET]);
-          this.statusMessage.put(span.status.message);
-          const events = span.events;
-          for (let i = 0; i < events.length; i++) {
-            const e = events[i];
-            evTs.putTime(e.timeUnixNano);
-            evName.put(e.name);
-            putAttributes(evAttrs, e.attributes);
-          }
-          this.eventsTimestamp.endRow();
-          this.eventsName.endRow();
-          this.eventsAttributes.endRow();
-          const links = span.links;
-          for (let i = 0; i < links.length; i++) {
-            const l = links[i];
-            lkTrace.put(l.traceId);
-            lkSpan.put(l.spanId);
-            lkState.put(l.traceState);
-            putAttributes(lkAttrs, l.attributes);
-          }
-          this.linksTraceId.endRow();
-          this.linksSpanId.endRow();
-          this.linksTraceState.endRow();
-          this.linksAttributes.endRow();
         }
       }
     }
