@@ -54,7 +54,23 @@
  * local tables as the configured user.
  */
 import type { TableNames } from '../../pipeline/storage';
-import { ident, literal, qualified, ttlClause, type SchemaExecutor, type SchemaOptions } from './schema';
+import {
+  ATTR_MAP,
+  attrIndexes,
+  flavouredEngine,
+  ident,
+  literal,
+  onCluster,
+  qualified,
+  settings,
+  SPAN_HEAD_COLUMNS,
+  SPAN_KIND_COLUMN,
+  SPAN_TAIL_COLUMNS,
+  table,
+  ttlClause,
+  type SchemaExecutor,
+  type SchemaOptions,
+} from './schema';
 
 /** The bookkeeping table of this series. */
 export const SMART_MIGRATIONS_TABLE = 'smart_schema_migrations';
@@ -111,23 +127,6 @@ export interface SmartOptions extends SchemaOptions {
   sourcePassword?: string;
 }
 
-function onCluster(o: SchemaOptions): string {
-  return o.cluster ? ` ON CLUSTER ${ident(o.cluster)}` : '';
-}
-
-function settings(o: SchemaOptions): string {
-  return `SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${o.tableSettings ? `, ${o.tableSettings}` : ''}`;
-}
-
-/** A ReplacingMergeTree of the configured family (Replicated… stays replicated). */
-function replacingEngine(o: SchemaOptions): string {
-  const m = /^(Replicated|Shared)?MergeTree$/.exec(o.engine.name);
-  const name = m ? `${m[1] ?? ''}ReplacingMergeTree` : o.engine.name;
-  return `${name}(${o.engine.params})`;
-}
-
-const ATTR_MAP = 'Map(LowCardinality(String), String)';
-
 /** `otel_tags`. */
 export function tagsTable(o: SchemaOptions): string {
   return (
@@ -135,7 +134,7 @@ export function tagsTable(o: SchemaOptions): string {
     '    Kind LowCardinality(String),\n' +
     '    Id UInt64,\n' +
     '    Value String CODEC(ZSTD(1))\n' +
-    `) ENGINE = ${replacingEngine(o)}\n` +
+    `) ENGINE = ${flavouredEngine(o, 'Replacing')}\n` +
     'ORDER BY (Id, Kind)'
   );
 }
@@ -147,7 +146,7 @@ export function resourcesTable(o: SchemaOptions): string {
     '    ResourceId UInt64,\n' +
     '    ServiceName String CODEC(ZSTD(1)),\n' +
     `    Attributes ${ATTR_MAP} CODEC(ZSTD(1))\n` +
-    `) ENGINE = ${replacingEngine(o)}\n` +
+    `) ENGINE = ${flavouredEngine(o, 'Replacing')}\n` +
     'ORDER BY ResourceId'
   );
 }
@@ -181,42 +180,30 @@ export function resourcesDict(o: SmartOptions): string {
 /** The encoded spans table. */
 export function encodedTracesTable(o: SchemaOptions): string {
   const n = smartNames(o.database, o.tables);
-  return (
-    `CREATE TABLE IF NOT EXISTS ${qualified(o.database, n.encoded)}${onCluster(o)} (\n    ` +
+  return table(
+    o,
+    n.encoded,
     [
-      'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'TraceId String CODEC(ZSTD(1))',
-      'SpanId String CODEC(ZSTD(1))',
-      'ParentSpanId String CODEC(ZSTD(1))',
-      'TraceState String CODEC(ZSTD(1))',
+      ...SPAN_HEAD_COLUMNS,
       'ServiceNameId UInt64 CODEC(ZSTD(1))',
       'SpanNameId UInt64 CODEC(ZSTD(1))',
-      'SpanKind LowCardinality(String) CODEC(ZSTD(1))',
+      SPAN_KIND_COLUMN,
       'ResourceId UInt64 CODEC(ZSTD(1))',
       'ScopeNameId UInt64 CODEC(ZSTD(1))',
       'ScopeVersionId UInt64 CODEC(ZSTD(1))',
-      `SpanAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      'Duration UInt64 CODEC(T64, ZSTD(1))',
-      'StatusCode LowCardinality(String) CODEC(ZSTD(1))',
-      'StatusMessage String CODEC(ZSTD(1))',
-      `Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
-      `Links Nested (TraceId String, SpanId String, TraceState String, Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
+      ...SPAN_TAIL_COLUMNS,
       'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
       'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1',
-      'INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1',
-      'INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1',
+      ...attrIndexes('span_attr', 'SpanAttributes'),
       'INDEX idx_duration Duration TYPE minmax GRANULARITY 1',
-    ].join(',\n    ') +
-    `\n) ENGINE = ${o.engine.name}(${o.engine.params})\n` +
+    ],
     [
       'PARTITION BY toDate(Timestamp)',
       'PRIMARY KEY (ServiceNameId, SpanNameId, toDateTime(Timestamp))',
       'ORDER BY (ServiceNameId, SpanNameId, toDateTime(Timestamp), Timestamp)',
       ttlClause(o.ttlMs, 'toDateTime(Timestamp)'),
       settings(o),
-    ]
-      .filter((l) => l !== '')
-      .join('\n')
+    ],
   );
 }
 

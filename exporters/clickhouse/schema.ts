@@ -61,7 +61,8 @@ export interface SchemaOptions {
  */
 export const EMBEDDED_TABLE_SETTINGS = 'min_bytes_for_wide_part = 134217728';
 
-function settings(o: SchemaOptions): string {
+/** The SETTINGS clause of a data table: the contrib settings, then {@link SchemaOptions.tableSettings}. */
+export function settings(o: SchemaOptions): string {
   return `SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${o.tableSettings ? `, ${o.tableSettings}` : ''}`;
 }
 
@@ -94,7 +95,8 @@ export function insertHead(database: string, table: string, block: NativeBlock):
   return `INSERT INTO ${qualified(database, table)} (${block.names.map(ident).join(', ')})`;
 }
 
-function onCluster(o: SchemaOptions): string {
+/** ` ON CLUSTER name`, or '' without a cluster. */
+export function onCluster(o: SchemaOptions): string {
   return o.cluster ? ` ON CLUSTER ${ident(o.cluster)}` : '';
 }
 
@@ -103,12 +105,12 @@ function engine(o: SchemaOptions): string {
 }
 
 /**
- * The lookup table keeps one min/max pair per trace id, so it needs the
- * aggregating flavour of whichever MergeTree family the user configured.
+ * The `flavour` (Aggregating, Replacing) of whichever MergeTree family the
+ * user configured (Replicated… stays replicated); other engines as given.
  */
-function aggregatingEngine(o: SchemaOptions): string {
+export function flavouredEngine(o: SchemaOptions, flavour: 'Aggregating' | 'Replacing'): string {
   const m = /^(Replicated|Shared)?MergeTree$/.exec(o.engine.name);
-  const name = m ? `${m[1] ?? ''}AggregatingMergeTree` : o.engine.name;
+  const name = m ? `${m[1] ?? ''}${flavour}MergeTree` : o.engine.name;
   return `${name}(${o.engine.params})`;
 }
 
@@ -125,17 +127,19 @@ export function ttlClause(ttlMs: number, expr: string): string {
   return `TTL ${expr} + toIntervalSecond(${seconds})`;
 }
 
-const ATTR_MAP = 'Map(LowCardinality(String), String)';
+/** The type of every attribute map column. */
+export const ATTR_MAP = 'Map(LowCardinality(String), String)';
 
 /** Bloom-filter indexes on the keys and values of attribute maps. */
-function attrIndexes(prefix: string, column: string): string[] {
+export function attrIndexes(prefix: string, column: string): string[] {
   return [
     `INDEX idx_${prefix}_key mapKeys(${column}) TYPE bloom_filter(0.01) GRANULARITY 1`,
     `INDEX idx_${prefix}_value mapValues(${column}) TYPE bloom_filter(0.01) GRANULARITY 1`,
   ];
 }
 
-function table(o: SchemaOptions, name: string, columns: string[], tail: string[]): string {
+/** `CREATE TABLE` of a data table: columns, the configured engine, then the non-empty `tail` clauses. */
+export function table(o: SchemaOptions, name: string, columns: readonly string[], tail: readonly string[]): string {
   return (
     `CREATE TABLE IF NOT EXISTS ${qualified(o.database, name)}${onCluster(o)} (\n    ` +
     columns.join(',\n    ') +
@@ -144,29 +148,46 @@ function table(o: SchemaOptions, name: string, columns: string[], tail: string[]
   );
 }
 
+/**
+ * Span columns that `otel_traces` and the SmartEncoding table share (the
+ * row builders' `SpanColumns`): those before the table's own name and
+ * resource columns…
+ */
+export const SPAN_HEAD_COLUMNS: readonly string[] = [
+  'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
+  'TraceId String CODEC(ZSTD(1))',
+  'SpanId String CODEC(ZSTD(1))',
+  'ParentSpanId String CODEC(ZSTD(1))',
+  'TraceState String CODEC(ZSTD(1))',
+];
+
+/** …`SpanKind`, placed among them… */
+export const SPAN_KIND_COLUMN = 'SpanKind LowCardinality(String) CODEC(ZSTD(1))';
+
+/** …and those after them. */
+export const SPAN_TAIL_COLUMNS: readonly string[] = [
+  `SpanAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+  'Duration UInt64 CODEC(T64, ZSTD(1))',
+  'StatusCode LowCardinality(String) CODEC(ZSTD(1))',
+  'StatusMessage String CODEC(ZSTD(1))',
+  `Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
+  `Links Nested (TraceId String, SpanId String, TraceState String, Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
+];
+
 /** `otel_traces`: one row per span. */
 export function tracesTable(o: SchemaOptions): string {
   return table(
     o,
     o.tables.traces,
     [
-      'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'TraceId String CODEC(ZSTD(1))',
-      'SpanId String CODEC(ZSTD(1))',
-      'ParentSpanId String CODEC(ZSTD(1))',
-      'TraceState String CODEC(ZSTD(1))',
+      ...SPAN_HEAD_COLUMNS,
       'SpanName LowCardinality(String) CODEC(ZSTD(1))',
-      'SpanKind LowCardinality(String) CODEC(ZSTD(1))',
+      SPAN_KIND_COLUMN,
       'ServiceName LowCardinality(String) CODEC(ZSTD(1))',
       `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
       'ScopeName String CODEC(ZSTD(1))',
       'ScopeVersion String CODEC(ZSTD(1))',
-      `SpanAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      'Duration UInt64 CODEC(T64, ZSTD(1))',
-      'StatusCode LowCardinality(String) CODEC(ZSTD(1))',
-      'StatusMessage String CODEC(ZSTD(1))',
-      `Events Nested (Timestamp DateTime64(9), Name LowCardinality(String), Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
-      `Links Nested (TraceId String, SpanId String, TraceState String, Attributes ${ATTR_MAP}) CODEC(ZSTD(1))`,
+      ...SPAN_TAIL_COLUMNS,
       'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
       ...attrIndexes('res_attr', 'ResourceAttributes'),
       ...attrIndexes('span_attr', 'SpanAttributes'),
@@ -190,7 +211,7 @@ export function traceIdTsTable(o: SchemaOptions): string {
     '    TraceId String CODEC(ZSTD(1)),\n' +
     '    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),\n' +
     '    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))\n' +
-    `) ENGINE = ${aggregatingEngine(o)}\n` +
+    `) ENGINE = ${flavouredEngine(o, 'Aggregating')}\n` +
     ['PARTITION BY toStartOfWeek(Start)', 'ORDER BY (TraceId)', ttlClause(o.ttlMs, 'toDateTime(Start)'), 'SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1']
       .filter((l) => l !== '')
       .join('\n')
