@@ -13,6 +13,7 @@
 import http from 'node:http';
 import * as prom from 'prom-client';
 import type { Kind } from './component';
+import { listen, serverPort } from './net/http-server';
 import type { Signal } from './pdata';
 
 /** What the Collector calls the items of each signal in metric names. */
@@ -105,20 +106,13 @@ export class Telemetry {
         (err: unknown) => res.writeHead(500).end(String(err)),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
     this.server = server;
   }
 
   /** The port the metrics endpoint listens on (after serve). */
   get port(): number | undefined {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : undefined;
+    return serverPort(this.server);
   }
 
   /** Stops serving. Safe to call repeatedly. */

@@ -17,12 +17,10 @@
  * - With `enable_open_metrics`, a scraper that accepts OpenMetrics gets it.
  */
 import http from 'node:http';
-import https from 'node:https';
 import * as prom from 'prom-client';
 import { once, type Consumers, type CreateSettings, type Exporter } from '../../pipeline/component';
-import { splitEndpoint } from '../../pipeline/config/schema';
 import type { Logger } from '../../pipeline/logger';
-import { readTlsFile } from '../../pipeline/net/tls';
+import { closeHttpServer, serverPort, startHttpServer } from '../../pipeline/net/http-server';
 import { anyValueToString, type Metrics } from '../../pipeline/pdata';
 import { PromConverter, type PromPoint } from '../../pipeline/prometheus/convert';
 import { jobAndInstance, labelName, type PromType } from '../../pipeline/prometheus/naming';
@@ -71,45 +69,24 @@ export class PrometheusExporter implements Exporter {
     this.shutdown = once(async () => {
       const s = this.server;
       this.server = undefined;
-      if (!s) return;
-      s.closeIdleConnections();
-      await new Promise<void>((resolve) => s.close(() => resolve()));
+      if (s) await closeHttpServer(s);
     });
   }
 
   /** The bound port (after start). */
   get port(): number {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return serverPort(this.server) ?? 0;
   }
 
   async start(): Promise<void> {
     if (this.server) return;
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => void this.handle(req, res);
-    const tls = this.cfg.tls;
-    const server = tls
-      ? https.createServer(
-          {
-            cert: readTlsFile('cert_file', tls.cert_file),
-            key: readTlsFile('key_file', tls.key_file),
-            ca: tls.client_ca_file ? readTlsFile('client_ca_file', tls.client_ca_file) : undefined,
-            requestCert: !!tls.client_ca_file,
-            rejectUnauthorized: !!tls.client_ca_file,
-            minVersion: tls.min_version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
-          },
-          handler,
-        )
-      : http.createServer(handler);
-    const { host, port } = splitEndpoint(this.cfg.endpoint);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`endpoint: cannot listen on ${this.cfg.endpoint}: ${err.message}`)));
-      server.listen(port, host, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.logger.every('prom-exporter-server', 60000, 'error', 'scrape endpoint error', { error: err.message }));
-        resolve();
-      });
+    this.server = await startHttpServer({
+      endpoint: this.cfg.endpoint,
+      tls: this.cfg.tls,
+      errorPrefix: 'endpoint',
+      handler: (req, res) => void this.handle(req, res),
+      onError: (err) => this.logger.every('prom-exporter-server', 60000, 'error', 'scrape endpoint error', { error: err.message }),
     });
-    this.server = server;
   }
 
   /** Takes a batch: converts and keeps the latest value of every series. */

@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { Component, ExtensionFactory, PipelineWatcher } from '../../pipeline/component';
 import { checkEndpoint, s, splitEndpoint, type Infer } from '../../pipeline/config/schema';
+import { listen, serverPort } from '../../pipeline/net/http-server';
 
 /** `extensions::health_check`. */
 export const config = s
@@ -54,20 +55,13 @@ class HealthCheck implements Component, PipelineWatcher {
       );
     });
     const { host, port } = splitEndpoint(this.cfg.endpoint);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, host);
     this.server = server;
   }
 
   /** The bound port (after start). */
   get port(): number | undefined {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : undefined;
+    return serverPort(this.server);
   }
 
   async shutdown(): Promise<void> {

@@ -10,7 +10,6 @@
  * when the pipeline pushes back.
  */
 import http from 'node:http';
-import https from 'node:https';
 import zlib from 'node:zlib';
 import type { Consumer, Consumers } from '../../pipeline/component';
 import { parsePeer, setClientInfo } from '../../pipeline/clientinfo';
@@ -18,8 +17,7 @@ import { errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
 import type { Signal } from '../../pipeline/pdata';
 import type { ComponentTelemetry } from '../../pipeline/telemetry';
-import { readTlsFile } from '../../pipeline/net/tls';
-import { splitEndpoint } from '../../pipeline/config/schema';
+import { closeHttpServer, INGEST_TIMEOUTS, readRequestBody, serverPort, startHttpServer } from '../../pipeline/net/http-server';
 import { CODECS } from './codecs';
 import type { HttpConfig } from './config';
 import { ingest, type Outcome } from './ingest';
@@ -56,38 +54,18 @@ export class HttpTransport {
 
   /** The bound port (after start). */
   get port(): number {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return serverPort(this.server) ?? 0;
   }
 
   async start(): Promise<void> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
-    const tls = this.cfg.tls;
-    const server = tls
-      ? https.createServer(
-          {
-            cert: readTlsFile('cert_file', tls.cert_file),
-            key: readTlsFile('key_file', tls.key_file),
-            ca: tls.client_ca_file ? readTlsFile('client_ca_file', tls.client_ca_file) : undefined,
-            requestCert: !!tls.client_ca_file,
-            rejectUnauthorized: !!tls.client_ca_file,
-            minVersion: tls.min_version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
-          },
-          handler,
-        )
-      : http.createServer(handler);
-    server.keepAliveTimeout = 65_000;
-    server.requestTimeout = 120_000;
-    const { host, port } = splitEndpoint(this.cfg.endpoint);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`protocols::http: cannot listen on ${this.cfg.endpoint}: ${err.message}`)));
-      server.listen(port, host, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.logger.every('http-server-error', 60000, 'error', 'OTLP/HTTP server error', { error: err.message }));
-        resolve();
-      });
+    this.server = await startHttpServer({
+      endpoint: this.cfg.endpoint,
+      tls: this.cfg.tls,
+      errorPrefix: 'protocols::http',
+      handler: (req, res) => this.handle(req, res),
+      timeouts: INGEST_TIMEOUTS,
+      onError: (err) => this.logger.every('http-server-error', 60000, 'error', 'OTLP/HTTP server error', { error: err.message }),
     });
-    this.server = server;
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
@@ -124,29 +102,15 @@ export class HttpTransport {
       this.reject(req, res, format, new HttpError(413, `request body of ${declared} bytes exceeds the limit of ${this.limit} bytes`));
       return;
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let aborted = false;
-    req.on('data', (chunk: Buffer) => {
-      if (aborted) return;
-      size += chunk.length;
-      if (size > this.limit) {
-        aborted = true;
-        this.reject(req, res, format, new HttpError(413, `request body exceeds the limit of ${this.limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => {
-      aborted = true;
-    });
-    req.on('end', () => {
-      if (aborted) return;
-      const raw = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      this.process(signal, format, encoding, raw, req, res).catch((err: unknown) =>
-        this.reject(req, res, format, new HttpError(500, `internal error: ${errorMessage(err)}`)),
-      );
-    });
+    readRequestBody(
+      req,
+      this.limit,
+      (raw) =>
+        this.process(signal, format, encoding, raw, req, res).catch((err: unknown) =>
+          this.reject(req, res, format, new HttpError(500, `internal error: ${errorMessage(err)}`)),
+        ),
+      () => this.reject(req, res, format, new HttpError(413, `request body exceeds the limit of ${this.limit} bytes`)),
+    );
   }
 
   private async process(signal: Signal, format: Format, encoding: string, raw: Buffer, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -230,18 +194,7 @@ export class HttpTransport {
   async shutdown(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    server.closeIdleConnections();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        resolve();
-      }, 10000);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (server) await closeHttpServer(server, 10000);
   }
 }
 

@@ -23,12 +23,10 @@
  * `queue_config: {retry_on_http_429: true}`; it always retries a 5xx.
  */
 import http from 'node:http';
-import https from 'node:https';
 import type { Consumer, Consumers } from '../../pipeline/component';
-import { splitEndpoint } from '../../pipeline/config/schema';
 import { PermanentError, RetryableError, errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
-import { readTlsFile } from '../../pipeline/net/tls';
+import { closeHttpServer, INGEST_TIMEOUTS, readRequestBody, serverPort, startHttpServer } from '../../pipeline/net/http-server';
 import type { Metrics } from '../../pipeline/pdata';
 import { decodeWriteRequestV1, decodeWriteRequestV2, PromDecodeError } from '../../pipeline/prometheus/prompb';
 import { SnappyError, SnappyTooLargeError, snappyUncompress } from '../../pipeline/prometheus/snappy';
@@ -105,56 +103,25 @@ export class RemoteWriteServer {
 
   /** The bound port (after start). */
   get port(): number {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : 0;
+    return serverPort(this.server) ?? 0;
   }
 
   async start(): Promise<void> {
-    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => this.handle(req, res);
-    const tls = this.cfg.tls;
-    const server = tls
-      ? https.createServer(
-          {
-            cert: readTlsFile('cert_file', tls.cert_file),
-            key: readTlsFile('key_file', tls.key_file),
-            ca: tls.client_ca_file ? readTlsFile('client_ca_file', tls.client_ca_file) : undefined,
-            requestCert: !!tls.client_ca_file,
-            rejectUnauthorized: !!tls.client_ca_file,
-            minVersion: tls.min_version === '1.3' ? 'TLSv1.3' : 'TLSv1.2',
-          },
-          handler,
-        )
-      : http.createServer(handler);
-    server.keepAliveTimeout = 65_000;
-    server.requestTimeout = 120_000;
-    const { host, port } = splitEndpoint(this.cfg.endpoint);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', (err) => reject(new Error(`endpoint: cannot listen on ${this.cfg.endpoint}: ${err.message}`)));
-      server.listen(port, host, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.logger.every('prw-server-error', 60000, 'error', 'remote-write server error', { error: err.message }));
-        resolve();
-      });
+    this.server = await startHttpServer({
+      endpoint: this.cfg.endpoint,
+      tls: this.cfg.tls,
+      errorPrefix: 'endpoint',
+      handler: (req, res) => this.handle(req, res),
+      timeouts: INGEST_TIMEOUTS,
+      onError: (err) => this.logger.every('prw-server-error', 60000, 'error', 'remote-write server error', { error: err.message }),
     });
-    this.server = server;
   }
 
   /** Stops accepting and waits (up to 10 s) for requests in flight. */
   async shutdown(): Promise<void> {
     const server = this.server;
     this.server = undefined;
-    if (!server) return;
-    server.closeIdleConnections();
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        resolve();
-      }, 10000);
-      server.close(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    if (server) await closeHttpServer(server, 10000);
   }
 
   private count(version: string, status: number): void {
@@ -201,27 +168,12 @@ export class RemoteWriteServer {
     // Counted until the answer is sent or the connection drops, whichever comes first.
     this.inflight++;
     res.once('close', () => this.inflight--);
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let refused = false;
-    req.on('data', (chunk: Buffer) => {
-      if (refused) return;
-      size += chunk.length;
-      if (size > limit) {
-        refused = true;
-        this.refuse(req, res, version, 413, `request body exceeds the limit of ${limit} bytes`);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('error', () => {
-      refused = true;
-    });
-    req.on('end', () => {
-      if (refused) return;
-      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size);
-      this.process(version, body, res).catch((err: unknown) => this.answer(res, version, 500, `internal error: ${errorMessage(err)}`, NOTHING));
-    });
+    readRequestBody(
+      req,
+      limit,
+      (body) => this.process(version, body, res).catch((err: unknown) => this.answer(res, version, 500, `internal error: ${errorMessage(err)}`, NOTHING)),
+      () => this.refuse(req, res, version, 413, `request body exceeds the limit of ${limit} bytes`),
+    );
   }
 
   private async process(version: Version, body: Buffer, res: http.ServerResponse): Promise<void> {

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import type { Component, ExtensionFactory, Host } from '../../pipeline/component';
 import { splitEndpoint } from '../../pipeline/config/schema';
+import { closeHttpServer, listen, serverPort } from '../../pipeline/net/http-server';
 import { isStoreProvider, type SqlStore, type StoreProvider } from '../../pipeline/storage';
 import { createApp } from './app';
 import { config, type QueryConfig } from './config';
@@ -31,21 +32,14 @@ class QueryService implements Component {
     const { host: address, port } = splitEndpoint(this.cfg.endpoint);
     const server = http.createServer(app);
     server.keepAliveTimeout = 65_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, address, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, port, address);
     this.server = server;
     this.settings.logger.info(`query service listening on ${this.cfg.endpoint}`);
   }
 
   /** The port the API listens on (after start). */
   get port(): number | undefined {
-    const a = this.server?.address();
-    return typeof a === 'object' && a ? a.port : undefined;
+    return serverPort(this.server);
   }
 
   async shutdown(): Promise<void> {
@@ -53,9 +47,7 @@ class QueryService implements Component {
     this.stopped = true;
     const s = this.server;
     this.server = undefined;
-    if (!s) return;
-    s.closeIdleConnections();
-    await new Promise<void>((resolve) => s.close(() => resolve()));
+    if (s) await closeHttpServer(s);
   }
 }
 
