@@ -5,11 +5,11 @@
  * that folder. Runs as `postgres` (the server refuses root). `stop()` is safe
  * to call twice; `destroy()` also removes the folder.
  */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../test/helpers/ports';
+import { fileTail, ServerProcess, startOrDestroy, waitReady } from '../../test/helpers/process';
 
 const BIN = '/usr/lib/postgresql/15/bin';
 
@@ -26,14 +26,12 @@ export function postgresAvailable(): boolean {
 }
 
 /** One server; see the module doc. */
-export class PgServer {
-  readonly dir: string;
+export class PgServer extends ServerProcess {
   port = 0;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
 
   constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-postgres-'));
+    // Fast shutdown (SIGINT); SIGKILL after 20 s.
+    super('postgres', { signal: 'SIGINT', killAfterMs: 20_000 });
   }
 
   /** initdb, then the server; resolves once it accepts connections. */
@@ -46,60 +44,24 @@ export class PgServer {
     execFileSync(`${BIN}/initdb`, ['-D', data, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C'], { ...ids, stdio: 'ignore', timeout: 120_000 });
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
     fs.fchownSync(log, ids.uid, ids.gid);
-    const proc = spawn(`${BIN}/postgres`, ['-D', data, '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'ssl=off'], {
+    const child = this.launch(`${BIN}/postgres`, ['-D', data, '-p', String(this.port), '-k', this.dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'shared_buffers=16MB', '-c', 'ssl=off'], {
       ...ids,
       stdio: ['ignore', log, log],
     });
     fs.closeSync(log);
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && proc.exitCode === null) {
-      const r = spawnSync(`${BIN}/pg_isready`, ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres'], { stdio: 'ignore' });
-      if (r.status === 0) return;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    const ready = async () => spawnSync(`${BIN}/pg_isready`, ['-h', '127.0.0.1', '-p', String(this.port), '-U', 'postgres'], { stdio: 'ignore' }).status === 0;
+    if (await waitReady(child, ready, timeoutMs, 200)) return;
     await this.stop();
     throw new Error(`postgres did not start on ${this.port}: ${this.logTail()}`);
   }
 
   /** The end of the server log. */
   logTail(): string {
-    try {
-      return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-2000);
-    } catch {
-      return '';
-    }
-  }
-
-  /** Fast shutdown; waits for the server to exit. Safe to call twice. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    const exited = this.exited;
-    this.proc = undefined;
-    this.exited = undefined;
-    if (!proc || !exited) return;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGINT');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** Stops the server and removes its folder. */
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    return fileTail(path.join(this.dir, 'server.log'));
   }
 }
 
 /** Creates and starts a server (removed again if it does not start). */
-export async function startPostgres(): Promise<PgServer> {
-  const s = new PgServer();
-  try {
-    await s.start();
-  } catch (err) {
-    await s.destroy();
-    throw err;
-  }
-  return s;
+export function startPostgres(): Promise<PgServer> {
+  return startOrDestroy(new PgServer());
 }

@@ -10,12 +10,12 @@
  * When the binary is missing it is installed with apt-get (the machine is
  * root; `make test` does the same in CI).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { freePorts } from './ports';
+import { fileTail, ServerProcess, startOrDestroy, waitReady } from './process';
 
 /** Candidate locations of the server binary (Debian puts it in /usr/sbin). */
 const BINARIES = ['/usr/bin/clickhouse-server', '/usr/sbin/clickhouse-server'];
@@ -65,19 +65,16 @@ export interface ClickHouseServerOptions {
 }
 
 /** One test server; see the module doc. */
-export class ClickHouseServer {
-  readonly dir: string;
+export class ClickHouseServer extends ServerProcess {
   readonly username: string;
   readonly password: string;
   httpPort = 0;
   tcpPort = 0;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
 
   constructor(opts: ClickHouseServerOptions = {}) {
+    super('clickhouse', { killAfterMs: 15_000 });
     this.username = opts.username ?? 'metaflow';
     this.password = opts.password ?? 'test-password';
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-clickhouse-'));
   }
 
   /** The HTTP endpoint, as the exporter's `endpoint` takes it. */
@@ -138,23 +135,15 @@ export class ClickHouseServer {
 
   /** Starts the server (again, on the same ports and data, after a stop) and waits for /ping. */
   async start(timeoutMs = 60_000): Promise<void> {
-    if (this.proc) return;
+    if (this.started) return;
     const bin = clickhouseServerBinary();
     if (!this.httpPort) [this.httpPort, this.tcpPort] = await freePorts(2);
     this.writeConfig();
     const out = fs.openSync(path.join(this.dir, 'log', 'stdout.log'), 'a');
-    const proc = spawn(bin, [`--config-file=${path.join(this.dir, 'config.xml')}`], { cwd: this.dir, stdio: ['ignore', out, out] });
+    const child = this.launch(bin, [`--config-file=${path.join(this.dir, 'config.xml')}`], { cwd: this.dir, stdio: ['ignore', out, out] });
     fs.closeSync(out);
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    let exitedEarly = false;
-    void this.exited.then(() => (exitedEarly = true));
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline) {
-      if (exitedEarly) break;
-      if (await ping(this.httpPort)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    if (await waitReady(child, () => ping(this.httpPort), timeoutMs, 100)) return;
+    const exitedEarly = !child.alive();
     const log = this.logTail();
     await this.stop();
     throw new Error(`clickhouse-server did not answer /ping on port ${this.httpPort}${exitedEarly ? ' (it exited)' : ''}:\n${log}`);
@@ -162,46 +151,14 @@ export class ClickHouseServer {
 
   /** The end of the server's logs, for failure messages. */
   logTail(): string {
-    const parts: string[] = [];
-    for (const f of ['stdout.log', 'error.log']) {
-      try {
-        const text = fs.readFileSync(path.join(this.dir, 'log', f), 'utf8');
-        parts.push(text.slice(-2000));
-      } catch {
-        // No such log yet.
-      }
-    }
-    return parts.join('\n');
-  }
-
-  /** Stops the server and waits for it to exit. Safe to call twice. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    const exited = this.exited;
-    this.proc = undefined;
-    this.exited = undefined;
-    if (!proc || !exited) return;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** Stops the server and removes its folder. */
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    return ['stdout.log', 'error.log']
+      .map((f) => fileTail(path.join(this.dir, 'log', f)))
+      .filter(Boolean)
+      .join('\n');
   }
 }
 
 /** Creates and starts a server. */
-export async function startClickHouseServer(opts?: ClickHouseServerOptions): Promise<ClickHouseServer> {
-  const s = new ClickHouseServer(opts);
-  try {
-    await s.start();
-  } catch (err) {
-    await s.destroy();
-    throw err;
-  }
-  return s;
+export function startClickHouseServer(opts?: ClickHouseServerOptions): Promise<ClickHouseServer> {
+  return startOrDestroy(new ClickHouseServer(opts));
 }

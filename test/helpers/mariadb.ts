@@ -6,11 +6,11 @@
  * server answers; `stop()` is safe to call twice; `destroy()` also removes
  * the folder.
  */
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports';
+import { fileTail, ServerProcess, startOrDestroy, waitReady } from './process';
 
 /** Whether mariadb-server and its client are installed. */
 export function mariadbAvailable(): boolean {
@@ -18,17 +18,14 @@ export function mariadbAvailable(): boolean {
 }
 
 /** One server; see the module doc. */
-export class MariadbServer {
-  readonly dir: string;
+export class MariadbServer extends ServerProcess {
   readonly user = 'metaflow';
   readonly password = 'metaflow-test';
   readonly database = 'shop';
   port = 0;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
 
   constructor() {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-mariadb-'));
+    super('mariadb', { killAfterMs: 20_000 });
   }
 
   /** The unix socket (root can log in through it without a password). */
@@ -47,7 +44,7 @@ export class MariadbServer {
 
   /** Installs the data folder (first start), starts mariadbd and creates the user and database. */
   async start(timeoutMs = 60_000): Promise<void> {
-    if (this.proc) return;
+    if (this.started) return;
     if (!this.port) this.port = await freePort();
     const data = path.join(this.dir, 'data');
     const fresh = !fs.existsSync(data);
@@ -58,7 +55,7 @@ export class MariadbServer {
       });
     }
     const log = fs.openSync(path.join(this.dir, 'server.log'), 'a');
-    const proc = spawn(
+    const child = this.launch(
       '/usr/sbin/mariadbd',
       [
         '--no-defaults',
@@ -75,11 +72,8 @@ export class MariadbServer {
       { stdio: ['ignore', log, log] },
     );
     fs.closeSync(log);
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    const deadline = Date.now() + timeoutMs;
     let last = '';
-    while (Date.now() < deadline && proc.exitCode === null) {
+    const ready = async () => {
       try {
         await this.admin('SELECT 1');
         if (fresh) {
@@ -87,58 +81,24 @@ export class MariadbServer {
             `CREATE DATABASE IF NOT EXISTS ${this.database}; CREATE USER IF NOT EXISTS '${this.user}'@'127.0.0.1' IDENTIFIED BY '${this.password}'; GRANT ALL ON ${this.database}.* TO '${this.user}'@'127.0.0.1'; FLUSH PRIVILEGES;`,
           );
         }
-        return;
+        return true;
       } catch (err) {
         last = (err as Error).message;
-        await new Promise((r) => setTimeout(r, 200));
+        return false;
       }
-    }
+    };
+    if (await waitReady(child, ready, timeoutMs, 200)) return;
     await this.stop();
     throw new Error(`mariadbd did not start on ${this.port}: ${last}\n${this.logTail()}`);
   }
 
   /** The end of the server log. */
   logTail(): string {
-    try {
-      return fs.readFileSync(path.join(this.dir, 'server.log'), 'utf8').slice(-2000);
-    } catch {
-      return '';
-    }
-  }
-
-  /** The server's pid. */
-  get pid(): number | undefined {
-    return this.proc?.pid;
-  }
-
-  /** Stops the server and waits for it to exit. Safe to call twice. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    const exited = this.exited;
-    this.proc = undefined;
-    this.exited = undefined;
-    if (!proc || !exited) return;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** Stops the server and removes its folder. */
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    return fileTail(path.join(this.dir, 'server.log'));
   }
 }
 
 /** Creates and starts a server. */
-export async function startMariadb(): Promise<MariadbServer> {
-  const s = new MariadbServer();
-  try {
-    await s.start();
-  } catch (err) {
-    await s.destroy();
-    throw err;
-  }
-  return s;
+export function startMariadb(): Promise<MariadbServer> {
+  return startOrDestroy(new MariadbServer());
 }

@@ -9,12 +9,11 @@
  * adds raw `location` blocks to both servers (e.g. a `proxy_pass`), `http`
  * raw directives at the http level (an `upstream`).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { freePorts } from './ports';
+import { fileTail, ServerProcess, startOrDestroy, waitForPort } from './process';
 
 /** Options of {@link NginxServer}. */
 export interface NginxOptions {
@@ -37,35 +36,13 @@ export function nginxAvailable(): boolean {
   return fs.existsSync('/usr/sbin/nginx');
 }
 
-function waitForPort(port: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  return new Promise((resolve) => {
-    const attempt = () => {
-      const s = net.connect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => {
-        s.destroy();
-        if (Date.now() > deadline) resolve(false);
-        else setTimeout(attempt, 50);
-      });
-    };
-    attempt();
-  });
-}
-
 /** One nginx; see the module doc. */
-export class NginxServer {
-  readonly dir: string;
+export class NginxServer extends ServerProcess {
   port = 0;
   tlsPort = 0;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
 
   constructor(private readonly opts: NginxOptions = {}) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-nginx-'));
+    super('nginx', { killAfterMs: 10_000 });
   }
 
   /** http://127.0.0.1:port */
@@ -138,35 +115,27 @@ http {
 
   /** Starts nginx and waits until its ports accept connections. */
   async start(timeoutMs = 20_000): Promise<void> {
-    if (this.proc) return;
+    if (this.started) return;
     if (!this.port) [this.port, this.tlsPort] = await freePorts(2);
     this.writeConfig();
-    const proc = spawn('/usr/sbin/nginx', ['-c', path.join(this.dir, 'nginx.conf'), '-p', this.dir, '-e', path.join(this.dir, 'error.log')], {
+    const child = this.launch('/usr/sbin/nginx', ['-c', path.join(this.dir, 'nginx.conf'), '-p', this.dir, '-e', path.join(this.dir, 'error.log')], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
-    let stderr = '';
-    proc.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    const ok = (await waitForPort(this.port, timeoutMs)) && (!this.opts.tls || (await waitForPort(this.tlsPort, timeoutMs)));
-    if (!ok || proc.exitCode !== null) {
+    const ok = (await waitForPort(child, this.port, timeoutMs)) && (!this.opts.tls || (await waitForPort(child, this.tlsPort, timeoutMs)));
+    if (!ok || !child.alive()) {
       await this.stop();
-      throw new Error(`nginx did not start on ${this.port}: ${stderr}${this.errorLog()}`);
+      throw new Error(`nginx did not start on ${this.port}: ${child.output()}${this.errorLog()}`);
     }
   }
 
   /** nginx's error log, for failure messages. */
   errorLog(): string {
-    try {
-      return fs.readFileSync(path.join(this.dir, 'error.log'), 'utf8').slice(-2000);
-    } catch {
-      return '';
-    }
+    return fileTail(path.join(this.dir, 'error.log'));
   }
 
   /** Pids of the master and its workers (the processes that serve). */
   pids(): number[] {
-    const master = this.proc?.pid;
+    const master = this.pid;
     if (!master) return [];
     const out = [master];
     try {
@@ -177,35 +146,9 @@ http {
     }
     return out;
   }
-
-  /** Stops nginx (fast shutdown) and waits for the master to exit. Safe to call twice. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    const exited = this.exited;
-    this.proc = undefined;
-    this.exited = undefined;
-    if (!proc || !exited) return;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** Stops nginx and removes its folder. */
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
-  }
 }
 
 /** Creates and starts an nginx. */
-export async function startNginx(opts?: NginxOptions): Promise<NginxServer> {
-  const s = new NginxServer(opts);
-  try {
-    await s.start();
-  } catch (err) {
-    await s.destroy();
-    throw err;
-  }
-  return s;
+export function startNginx(opts?: NginxOptions): Promise<NginxServer> {
+  return startOrDestroy(new NginxServer(opts));
 }

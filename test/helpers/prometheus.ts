@@ -4,11 +4,12 @@
  * Always stop it (afterAll, even when a test failed): `stop()` sends SIGTERM,
  * waits for the exit (SIGKILL after 10 s) and removes the temporary folder.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports';
+import { spawnServer, stopChild, waitReady } from './process';
 
 /** The Prometheus binary (Debian's package). */
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? '/usr/bin/prometheus';
@@ -63,17 +64,8 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     '--log.level=warn',
     ...(opts.flags ?? []),
   ];
-  const child = spawn(PROMETHEUS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout?.on('data', (c: Buffer) => (out += c.toString()));
-  child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
-  let exited: number | null | undefined;
-  const exit = new Promise<void>((resolve) =>
-    child.on('exit', (code) => {
-      exited = code;
-      resolve();
-    }),
-  );
+  const server = spawnServer(PROMETHEUS_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] }, Infinity);
+  const child = server.proc;
   const url = `http://127.0.0.1:${port}`;
   let stopping: Promise<void> | undefined;
   const prom: Prometheus = {
@@ -81,7 +73,7 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     url,
     dir,
     process: child,
-    logs: () => out,
+    logs: () => server.output(),
     async query(promql, time) {
       const q = new URLSearchParams({ query: promql });
       if (time !== undefined) q.set('time', String(time));
@@ -110,32 +102,20 @@ export async function startPrometheus(opts: PrometheusOptions = {}): Promise<Pro
     },
     stop() {
       stopping ??= (async () => {
-        if (exited === undefined) child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-        await exit;
-        clearTimeout(timer);
+        await stopChild(server, 10000);
         fs.rmSync(dir, { recursive: true, force: true });
       })();
       return stopping;
     },
   };
-  const deadline = Date.now() + 30000;
-  for (;;) {
-    if (exited !== undefined) {
+  const ready = async () => (await fetch(`${url}/-/ready`)).ok;
+  if (!(await waitReady(server, ready, 30000, 100))) {
+    if (!server.alive()) {
       fs.rmSync(dir, { recursive: true, force: true });
-      throw new Error(`prometheus exited with ${exited} before it was ready:\n${out}`);
+      throw new Error(`prometheus exited with ${child.exitCode} before it was ready:\n${server.output()}`);
     }
-    try {
-      const res = await fetch(`${url}/-/ready`);
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await prom.stop();
-      throw new Error(`prometheus was not ready after 30 s:\n${out}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+    await prom.stop();
+    throw new Error(`prometheus was not ready after 30 s:\n${server.output()}`);
   }
   return prom;
 }

@@ -5,20 +5,16 @@
  * it answers, stopped (and its folder removed) by `destroy()`, which is safe
  * to call twice and after a failed start. Tests call it from afterAll.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../helpers/ports';
+import { ServerProcess, waitReady } from '../helpers/process';
 
 /** A server process started by a test. */
-export class TestServer {
-  readonly dir: string;
+export class TestServer extends ServerProcess {
   port = 0;
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> | undefined;
-  private output = '';
 
   constructor(
     readonly name: string,
@@ -26,7 +22,8 @@ export class TestServer {
     private readonly args: (port: number, dir: string) => string[],
     private readonly ready: (port: number) => Promise<boolean>,
   ) {
-    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), `mf-${name}-`));
+    // Stopped with SIGTERM, SIGKILL after 10 s.
+    super(name, { killAfterMs: 10_000 });
   }
 
   /** Whether the server binary is installed. */
@@ -37,38 +34,10 @@ export class TestServer {
   /** Starts the server on a free port and waits until `ready` says it answers. */
   async start(timeoutMs = 15_000): Promise<void> {
     this.port = await freePort();
-    const proc = spawn(this.bin, this.args(this.port, this.dir), { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
-    const keep = (c: Buffer) => (this.output = (this.output + c.toString()).slice(-4000));
-    proc.stdout?.on('data', keep);
-    proc.stderr?.on('data', keep);
-    this.proc = proc;
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
-    const deadline = Date.now() + timeoutMs;
-    while (Date.now() < deadline && proc.exitCode === null) {
-      if (await this.ready(this.port).catch(() => false)) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const child = this.launch(this.bin, this.args(this.port, this.dir), { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
+    if (await waitReady(child, () => this.ready(this.port), timeoutMs, 100)) return;
     await this.stop();
-    throw new Error(`${this.name} did not answer on ${this.port}:\n${this.output}`);
-  }
-
-  /** Stops the server (SIGTERM, SIGKILL after 10 s) and waits for it. Safe to call twice. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    const exited = this.exited;
-    this.proc = undefined;
-    this.exited = undefined;
-    if (!proc || !exited) return;
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
-    const killer = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(killer);
-  }
-
-  /** Stops the server and removes its folder. */
-  async destroy(): Promise<void> {
-    await this.stop();
-    fs.rmSync(this.dir, { recursive: true, force: true });
+    throw new Error(`${this.name} did not answer on ${this.port}:\n${child.output()}`);
   }
 }
 
