@@ -390,7 +390,8 @@ function readLabelV1(r: ProtoReader, end: number, v: WriteRequestVisitor | undef
   else (v as WriteRequestVisitor).label(name, value);
 }
 
-function readSampleV1(r: ProtoReader, end: number, v: WriteRequestVisitor | undefined, out: Sample[] | undefined): void {
+/** Reads one `Sample` (the same layout in 1.0 and 2.0) into the visitor, or into `out` when given. */
+function readSample(r: ProtoReader, end: number, v: WriteRequestVisitor | undefined, out: Sample[] | undefined): void {
   let value = 0;
   let stale = false;
   let ts = 0;
@@ -499,7 +500,7 @@ function readSeriesV1(r: ProtoReader, end: number, v: WriteRequestVisitor | unde
       }
       case 0x12: {
         const e = r.lenEnd(end, 'TimeSeries.samples');
-        readSampleV1(r, e, v, out?.samples);
+        readSample(r, e, v, out?.samples);
         break;
       }
       case 0x1a: {
@@ -521,6 +522,13 @@ function readSeriesV1(r: ProtoReader, end: number, v: WriteRequestVisitor | unde
     }
   }
   checkEnd(r, end, 'TimeSeries');
+}
+
+/** Reads one 1.0 TimeSeries as an object (tests, tools and remote-read responses). */
+function readSeriesObject(r: ProtoReader, end: number): TimeSeries {
+  const ts: TimeSeries = { labels: [], samples: [] };
+  readSeriesV1(r, end, undefined, ts);
+  return ts;
 }
 
 /**
@@ -562,6 +570,11 @@ function symbol(r: ProtoReader, symbols: readonly string[], ref: number, what: s
   return symbols[ref];
 }
 
+/** Fails unless `refs` holds name/value pairs. */
+function checkRefPairs(r: ProtoReader, refs: readonly number[], what: string): void {
+  if (refs.length % 2 !== 0) r.fail(`odd number (${refs.length}) of label references`, what);
+}
+
 /** Appends packed (or single) `labels_refs` to `refs`. */
 function readLabelRefs(r: ProtoReader, end: number, packed: boolean, refs: number[], what: string): void {
   if (!packed) {
@@ -571,25 +584,6 @@ function readLabelRefs(r: ProtoReader, end: number, packed: boolean, refs: numbe
   const e = r.lenEnd(end, what);
   while (r.pos < e) refs.push(r.varint32(what));
   checkEnd(r, e, what);
-}
-
-function readSampleV2(r: ProtoReader, end: number, v: WriteRequestVisitor): void {
-  let value = 0;
-  let stale = false;
-  let ts = 0;
-  while (r.pos < end) {
-    const tag = r.varint32('Sample');
-    if (tag === 0x09) {
-      value = readDouble(r, 'Sample.value');
-      stale = lastStale;
-    } else if (tag === 0x10) {
-      ts = readInt64(r, 'Sample.timestamp');
-    } else {
-      skip(r, tag, end, 'Sample');
-    }
-  }
-  checkEnd(r, end, 'Sample');
-  v.sample(value, ts, stale);
 }
 
 function readExemplarV2(r: ProtoReader, end: number, symbols: readonly string[], scratch: number[]): Exemplar {
@@ -613,7 +607,7 @@ function readExemplarV2(r: ProtoReader, end: number, symbols: readonly string[],
     }
   }
   checkEnd(r, end, 'Exemplar');
-  if (scratch.length % 2 !== 0) r.fail(`odd number (${scratch.length}) of label references`, 'Exemplar.labels_refs');
+  checkRefPairs(r, scratch, 'Exemplar.labels_refs');
   for (let i = 0; i < scratch.length; i += 2) {
     e.labels.push({ name: symbol(r, symbols, scratch[i], 'Exemplar.labels_refs'), value: symbol(r, symbols, scratch[i + 1], 'Exemplar.labels_refs') });
   }
@@ -655,7 +649,7 @@ function readSeriesV2(r: ProtoReader, end: number, symbols: readonly string[], v
         break;
       case 0x12: {
         const e = r.lenEnd(end, 'TimeSeries.samples');
-        readSampleV2(r, e, v);
+        readSample(r, e, v, undefined);
         break;
       }
       case 0x1a: {
@@ -681,7 +675,7 @@ function readSeriesV2(r: ProtoReader, end: number, symbols: readonly string[], v
     }
   }
   checkEnd(r, end, 'TimeSeries');
-  if (refs.length % 2 !== 0) r.fail(`odd number (${refs.length}) of label references`, 'TimeSeries.labels_refs');
+  checkRefPairs(r, refs, 'TimeSeries.labels_refs');
   for (let i = 0; i < refs.length; i += 2) {
     v.label(symbol(r, symbols, refs[i], 'TimeSeries.labels_refs'), symbol(r, symbols, refs[i + 1], 'TimeSeries.labels_refs'));
   }
@@ -729,9 +723,7 @@ export function decodeWriteRequestObjects(buf: Uint8Array): WriteRequest {
       const tag = r.varint32('WriteRequest');
       if (tag === 0x0a) {
         const e = r.lenEnd(r.len, 'WriteRequest.timeseries');
-        const ts: TimeSeries = { labels: [], samples: [] };
-        readSeriesV1(r, e, undefined, ts);
-        out.timeseries.push(ts);
+        out.timeseries.push(readSeriesObject(r, e));
       } else if (tag === 0x1a) {
         const e = r.lenEnd(r.len, 'WriteRequest.metadata');
         (out.metadata as MetricMetadata[]).push(readMetadataV1(r, e));
@@ -810,11 +802,16 @@ function writeHistogram(w: ProtoWriter, h: NativeHistogram): void {
     w.varint32(h.resetHint);
   }
   writeInt64(w, 0x78, h.timestamp);
-  if (h.customValues.length) {
-    w.varint32(0x82);
-    w.varint32(h.customValues.length * 8);
-    for (const d of h.customValues) w.double(d);
-  }
+  // Field 16 (custom_values): its tag takes two bytes on the wire, one number here.
+  doubles(0x82, h.customValues);
+}
+
+/** Writes a `Sample` field (the same layout in 1.0 and 2.0). */
+function writeSample(w: ProtoWriter, tag: number, s: Sample): void {
+  w.begin(tag, 1);
+  writeDouble(w, 0x09, s.value, s.stale);
+  writeInt64(w, 0x10, s.timestamp);
+  w.end();
 }
 
 function writeLabels(w: ProtoWriter, tag: number, labels: readonly Label[]): void {
@@ -832,13 +829,7 @@ function writeLabels(w: ProtoWriter, tag: number, labels: readonly Label[]): voi
 /** Writes a 1.0 `TimeSeries` body (the fields, without its own tag). */
 function writeSeriesV1(w: ProtoWriter, ts: TimeSeries): void {
   writeLabels(w, 0x0a, ts.labels);
-  for (let i = 0; i < ts.samples.length; i++) {
-    const s = ts.samples[i];
-    w.begin(0x12, 1);
-    writeDouble(w, 0x09, s.value, s.stale);
-    writeInt64(w, 0x10, s.timestamp);
-    w.end();
-  }
+  for (let i = 0; i < ts.samples.length; i++) writeSample(w, 0x12, ts.samples[i]);
   for (const e of ts.exemplars ?? []) {
     w.begin(0x1a, 2);
     writeLabels(w, 0x0a, e.labels);
@@ -919,12 +910,7 @@ export function encodeWriteRequestV2(series: readonly TimeSeries[]): Buffer {
   for (const p of prepared) {
     w.begin(0x2a, 3);
     packed(0x0a, p.refs);
-    for (const s of p.ts.samples) {
-      w.begin(0x12, 1);
-      writeDouble(w, 0x09, s.value, s.stale);
-      writeInt64(w, 0x10, s.timestamp);
-      w.end();
-    }
+    for (const s of p.ts.samples) writeSample(w, 0x12, s);
     for (const h of p.ts.histograms ?? []) {
       w.begin(0x1a, 2);
       writeHistogram(w, h);
@@ -1154,9 +1140,7 @@ export function decodeReadResponse(buf: Uint8Array): TimeSeries[][] {
         const t = r.varint32('QueryResult');
         if (t === 0x0a) {
           const se = r.lenEnd(e, 'QueryResult.timeseries');
-          const ts: TimeSeries = { labels: [], samples: [] };
-          readSeriesV1(r, se, undefined, ts);
-          series.push(ts);
+          series.push(readSeriesObject(r, se));
         } else {
           skip(r, t, e, 'QueryResult');
         }
