@@ -586,6 +586,18 @@ export class WriteBuilder implements WriteRequestVisitor {
     return dp as NumberDataPoint;
   }
 
+/** The current series' cumulative (exponential) histogram metric of this request, created on first use. */
+  private histogramMetric(res: ResourceSlot, rm: ResourceMetrics, type: 'histogram' | 'exponentialHistogram', help: string, unit: string): Metric {
+    const name = this.name;
+    return this.metricOf(this.slot(res, (type === 'histogram' ? 'h' : 'e') + name), rm, () => ({
+      name,
+      description: help,
+      unit,
+      metadata: {},
+      data: { type, dataPoints: [], aggregationTemporality: AggregationTemporality.CUMULATIVE },
+    }));
+  }
+
   private histogramPoints(res: ResourceSlot, rm: ResourceMetrics): DataPointBase {
     const name = this.name;
     const fam = this.mdType >= 0 ? undefined : familyOf(this.families, name)?.info;
@@ -595,25 +607,13 @@ export class WriteBuilder implements WriteRequestVisitor {
     let last: DataPointBase | undefined;
     for (const h of this.hists) {
       if (h.schema === CUSTOM_BUCKETS_SCHEMA) {
-        const m = this.metricOf(this.slot(res, `h${name}`), rm, () => ({
-          name,
-          description: help,
-          unit,
-          metadata: {},
-          data: { type: 'histogram', dataPoints: [], aggregationTemporality: AggregationTemporality.CUMULATIVE },
-        }));
+        const m = this.histogramMetric(res, rm, 'histogram', help, unit);
         const dp = customBucketsPoint(h, this.attrs, start, this.ns(h.timestamp));
         (m.data as { dataPoints: HistogramDataPoint[] }).dataPoints.push(dp);
         last = dp;
       } else {
         if (h.schema < -4 || h.schema > 8) throw new PromDecodeError(`native histogram schema ${h.schema} is not supported (expected -4..8 or -53)`);
-        const m = this.metricOf(this.slot(res, `e${name}`), rm, () => ({
-          name,
-          description: help,
-          unit,
-          metadata: {},
-          data: { type: 'exponentialHistogram', dataPoints: [], aggregationTemporality: AggregationTemporality.CUMULATIVE },
-        }));
+        const m = this.histogramMetric(res, rm, 'exponentialHistogram', help, unit);
         const dp = exponentialPoint(h, this.attrs, start, this.ns(h.timestamp));
         (m.data as { dataPoints: ExponentialHistogramDataPoint[] }).dataPoints.push(dp);
         last = dp;
