@@ -45,6 +45,7 @@ import type { Consumer, Connector, CreateSettings } from '../../pipeline/compone
 import { parseDuration } from '../../pipeline/config/schema';
 import { errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
+import { PendingBatches } from '../../pipeline/pending';
 import {
   AggregationTemporality,
   anyValueToString,
@@ -182,7 +183,6 @@ export interface RedOptions {
 /** The redmetrics connector; see the module doc. */
 export class RedMetricsConnector implements Connector {
   readonly consumers: { traces?: Consumer<'traces'> };
-  private readonly next: Consumer<'metrics'> | undefined;
   private readonly logger: Logger;
   private readonly telemetry: ComponentTelemetry;
   private readonly now: () => number;
@@ -212,8 +212,8 @@ export class RedMetricsConnector implements Connector {
   /** Seconds below this are flushed. */
   private flushedTo = 0;
   private timer: NodeJS.Timeout | undefined;
-  private readonly pending: Metrics[] = [];
-  private draining: Promise<void> | undefined;
+  /** Emitted batches waiting for the next consumer (a refused one waits for the next flush, at most 60 kept). */
+  private readonly pending: PendingBatches<Metrics>;
   private lastSweep = 0;
   private stopped = false;
 
@@ -223,9 +223,16 @@ export class RedMetricsConnector implements Connector {
     next: Consumer<'metrics'> | undefined,
     options: RedOptions = {},
   ) {
-    this.next = next;
     this.logger = settings.logger;
     this.telemetry = settings.telemetry;
+    this.pending = new PendingBatches(next, {
+      onRefused: (err, pending) => this.logger.every('red-emit', 60000, 'warn', 'RED metrics refused downstream; will retry', { error: errorMessage(err), pending }),
+      onDropped: (dropped) => {
+        let n = 0;
+        for (const rm of dropped.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.data.type === 'empty' ? 0 : m.data.dataPoints.length;
+        this.telemetry.dropped('metrics', n, 'downstream_refused');
+      },
+    });
     this.now = options.now ?? Date.now;
     const res = resolutionSeconds(cfg);
     this.resolutions = res[0] === 1 ? res : [1, ...res];
@@ -264,7 +271,7 @@ export class RedMetricsConnector implements Connector {
 
   /** Emits every open window (partial ones included) and stops. Safe to repeat. */
   async shutdown(): Promise<void> {
-    if (this.stopped) return this.draining;
+    if (this.stopped) return this.pending.running;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
@@ -562,7 +569,7 @@ export class RedMetricsConnector implements Connector {
     this.report();
     const batch = out.result();
     if (batch.resourceMetrics.length) this.pending.push(batch);
-    await this.drain();
+    await this.pending.drain();
   }
 
   private emitAcc(out: Emitter, ri: number, acc: Acc): void {
@@ -628,40 +635,6 @@ export class RedMetricsConnector implements Connector {
       }
     }
     c.spans = c.endpointOverflow = c.cardinalityOverflow = c.serviceOverflow = c.late = c.clamped = 0;
-  }
-
-  /** Sends pending batches in order; a refused batch waits for the next flush (at most 60 are kept). */
-  private drain(): Promise<void> {
-    if (this.draining) return this.draining;
-    // Cleared from a callback, never synchronously: a drain with nothing to await
-    // must not clear the field before it is set.
-    const p = this.drainLoop().finally(() => {
-      if (this.draining === p) this.draining = undefined;
-    });
-    this.draining = p;
-    return p;
-  }
-
-  private async drainLoop(): Promise<void> {
-    while (this.pending.length) {
-      if (!this.next) {
-        this.pending.length = 0;
-        return;
-      }
-      try {
-        await this.next.consume(this.pending[0]);
-        this.pending.shift();
-      } catch (err) {
-        this.logger.every('red-emit', 60000, 'warn', 'RED metrics refused downstream; will retry', { error: errorMessage(err), pending: this.pending.length });
-        while (this.pending.length > 60) {
-          const dropped = this.pending.shift() as Metrics;
-          let n = 0;
-          for (const rm of dropped.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.data.type === 'empty' ? 0 : m.data.dataPoints.length;
-          this.telemetry.dropped('metrics', n, 'downstream_refused');
-        }
-        return;
-      }
-    }
   }
 
   /** The histogram kind and temporality of the output (for the emitter). */

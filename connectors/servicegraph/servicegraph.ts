@@ -34,6 +34,7 @@ import type { Consumer, Connector, CreateSettings } from '../../pipeline/compone
 import { parseDuration } from '../../pipeline/config/schema';
 import { errorMessage } from '../../pipeline/errors';
 import type { Logger } from '../../pipeline/logger';
+import { PendingBatches } from '../../pipeline/pending';
 import {
   AggregationTemporality,
   anyValueToString,
@@ -122,18 +123,22 @@ export class ServiceGraphConnector implements Connector {
   private readonly counts = { paired: 0, virtual: 0, unpaired: 0, dropped: 0, edgeOverflow: 0 };
   private flushTimer: NodeJS.Timeout | undefined;
   private expireTimer: NodeJS.Timeout | undefined;
-  private readonly pending: Metrics[] = [];
-  private draining: Promise<void> | undefined;
+  /** Emitted batches waiting for the next consumer (a refused one waits for the next flush, at most 60 kept). */
+  private readonly pending: PendingBatches<Metrics>;
   private stopped = false;
 
   constructor(
     private readonly cfg: ServiceGraphConfig,
     settings: CreateSettings,
-    private readonly next: Consumer<'metrics'> | undefined,
+    next: Consumer<'metrics'> | undefined,
     options: ServiceGraphOptions = {},
   ) {
     this.logger = settings.logger;
     this.telemetry = settings.telemetry;
+    this.pending = new PendingBatches(next, {
+      onRefused: (err) => this.logger.every('sg-emit', 60000, 'warn', 'service graph metrics refused downstream; will retry', { error: errorMessage(err) }),
+      onDropped: () => this.telemetry.dropped('metrics', 1, 'downstream_refused'),
+    });
     this.now = options.now ?? Date.now;
     this.intervalStart = this.now();
     this.bounds = cfg.exponential_histogram_max_size > 0 ? undefined : (cfg.latency_histogram_buckets ?? DEFAULT_LATENCY_BUCKETS).map((b) => (parseDuration(b) as number) / 1000);
@@ -153,7 +158,7 @@ export class ServiceGraphConnector implements Connector {
 
   /** Resolves every waiting half (as if expired), emits, stops. Safe to repeat. */
   async shutdown(): Promise<void> {
-    if (this.stopped) return this.draining;
+    if (this.stopped) return this.pending.running;
     this.stopped = true;
     if (this.flushTimer) clearInterval(this.flushTimer);
     if (this.expireTimer) clearInterval(this.expireTimer);
@@ -426,7 +431,7 @@ export class ServiceGraphConnector implements Connector {
     this.edges = new Map();
     this.report();
     if (edges.size) this.pending.push(this.build(edges, start, time));
-    await this.drain();
+    await this.pending.drain();
   }
 
   private build(edges: Map<string, EdgeAcc>, start: bigint, time: bigint): Metrics {
@@ -482,37 +487,6 @@ export class ServiceGraphConnector implements Connector {
     t.counter('metaflow_servicegraph_edge_overflow_requests_total', 'Requests counted under the overflow edge because max_edges edges were seen.', c.edgeOverflow);
     if (c.dropped) this.logger.every('sg-dropped', 60000, 'warn', 'service graph store full: spans not paired', { max_items: this.cfg.store.max_items });
     c.paired = c.virtual = c.unpaired = c.dropped = c.edgeOverflow = 0;
-  }
-
-  private drain(): Promise<void> {
-    if (this.draining) return this.draining;
-    // Cleared from a callback, never synchronously: a drain with nothing to await
-    // must not clear the field before it is set.
-    const p = this.drainLoop().finally(() => {
-      if (this.draining === p) this.draining = undefined;
-    });
-    this.draining = p;
-    return p;
-  }
-
-  private async drainLoop(): Promise<void> {
-    while (this.pending.length) {
-      if (!this.next) {
-        this.pending.length = 0;
-        return;
-      }
-      try {
-        await this.next.consume(this.pending[0]);
-        this.pending.shift();
-      } catch (err) {
-        this.logger.every('sg-emit', 60000, 'warn', 'service graph metrics refused downstream; will retry', { error: errorMessage(err) });
-        while (this.pending.length > 60) {
-          this.pending.shift();
-          this.telemetry.dropped('metrics', 1, 'downstream_refused');
-        }
-        return;
-      }
-    }
   }
 }
 
