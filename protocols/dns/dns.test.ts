@@ -1,26 +1,8 @@
-import { DEFAULT_PARSER_OPTIONS, type L7Session, type ParserContext, type ParserOptions } from '../types';
+import { recording } from '../testing/testkit';
 import { createDnsSpec, DNS_MALFORMED, spec } from './index';
 import { decodeDnsMessage, ipv6, newDnsMessage } from './message';
 
-interface Harness {
-  ctx: ParserContext;
-  sessions: L7Session[];
-  malformed: Record<string, number>;
-}
-
-function harness(options: Partial<ParserOptions> = {}): Harness {
-  const sessions: L7Session[] = [];
-  const malformed: Record<string, number> = {};
-  return {
-    sessions,
-    malformed,
-    ctx: {
-      options: { ...DEFAULT_PARSER_OPTIONS, ...options },
-      emit: (s) => sessions.push(s),
-      malformed: (r) => (malformed[r] = (malformed[r] ?? 0) + 1),
-    },
-  };
-}
+const harness = recording;
 
 /** Encodes a name without compression. */
 function name(n: string): number[] {

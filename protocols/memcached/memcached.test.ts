@@ -1,22 +1,8 @@
-import { DEFAULT_PARSER_OPTIONS, type ConnectionParser, type L7Session, type ParserContext, type ParserOptions } from '../types';
+import { harness as newHarness } from '../testing/testkit';
+import { type L7Session, type ParserOptions } from '../types';
 import { MEMCACHED_MALFORMED, spec } from './index';
 
-interface Harness {
-  sessions: L7Session[];
-  malformed: Record<string, number>;
-  p: ConnectionParser;
-}
-
-function harness(options: Partial<ParserOptions> = {}): Harness {
-  const sessions: L7Session[] = [];
-  const malformed: Record<string, number> = {};
-  const ctx: ParserContext = {
-    options: { ...DEFAULT_PARSER_OPTIONS, ...options },
-    emit: (s) => sessions.push(s),
-    malformed: (r) => (malformed[r] = (malformed[r] ?? 0) + 1),
-  };
-  return { sessions, malformed, p: spec.create(ctx) };
-}
+const harness = (options: Partial<ParserOptions> = {}) => newHarness(spec, options);
 
 const B = (s: string) => Buffer.from(s);
 

@@ -1,22 +1,8 @@
-import { DEFAULT_PARSER_OPTIONS, type ConnectionParser, type L7Session, type ParserContext, type ParserOptions } from '../types';
+import { harness as newHarness } from '../testing/testkit';
+import { type L7Session, type ParserOptions } from '../types';
 import { NATS_MALFORMED, spec } from './index';
 
-interface Harness {
-  sessions: L7Session[];
-  malformed: Record<string, number>;
-  p: ConnectionParser;
-}
-
-function harness(options: Partial<ParserOptions> = {}): Harness {
-  const sessions: L7Session[] = [];
-  const malformed: Record<string, number> = {};
-  const ctx: ParserContext = {
-    options: { ...DEFAULT_PARSER_OPTIONS, ...options },
-    emit: (s) => sessions.push(s),
-    malformed: (r) => (malformed[r] = (malformed[r] ?? 0) + 1),
-  };
-  return { sessions, malformed, p: spec.create(ctx) };
-}
+const harness = (options: Partial<ParserOptions> = {}) => newHarness(spec, options);
 
 const B = (s: string) => Buffer.from(s);
 const INFO = 'INFO {"server_id":"NABC","server_name":"nats-1","version":"2.10.7","go":"go1.21","host":"0.0.0.0","port":4222,"headers":true,"max_payload":1048576,"proto":1}\r\n';

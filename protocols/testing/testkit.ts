@@ -1,11 +1,11 @@
 /**
- * Test helpers for the binary protocol parsers (Kafka, Dubbo, MongoDB,
- * AMQP, TLS): run a parser over scripted chunks, fuzz it with a seeded
+ * Test helpers for the protocol parsers: a recording parser context, run a
+ * parser over scripted chunks, fuzz it (binary protocols) with a seeded
  * generator, and tally field agreement against a reference (DeepFlow's
  * `.result` files, tshark) with every disagreement explained.
  * Used only by tests and benchmarks.
  */
-import type { Dir, FeedFlags, L7Session, ParserOptions, ProtocolSpec, ResponseStatus } from '../types';
+import type { ConnectionParser, Dir, FeedFlags, L7Session, ParserContext, ParserOptions, ProtocolSpec, ResponseStatus } from '../types';
 import { DEFAULT_PARSER_OPTIONS } from '../types';
 
 /** One chunk of a scripted conversation. */
@@ -35,6 +35,37 @@ export function runParser(spec: ProtocolSpec, steps: readonly Step[], options: P
   });
   p.close(closeAt ?? t);
   return { sessions, malformed };
+}
+
+/** A parser context that records what the parser emits and reports. */
+export interface Recording {
+  ctx: ParserContext;
+  sessions: L7Session[];
+  /** Malformed-input reports, counted by reason. */
+  malformed: Record<string, number>;
+}
+
+/** A context with `options` over the defaults that keeps every session and counts every malformed report. */
+export function recording(options: Partial<ParserOptions> = {}): Recording {
+  const sessions: L7Session[] = [];
+  const malformed: Record<string, number> = {};
+  const ctx: ParserContext = {
+    options: { ...DEFAULT_PARSER_OPTIONS, ...options },
+    emit: (s) => sessions.push(s),
+    malformed: (r) => (malformed[r] = (malformed[r] ?? 0) + 1),
+  };
+  return { ctx, sessions, malformed };
+}
+
+/** A recording context and a parser of `spec` on it. */
+export interface Harness extends Recording {
+  p: ConnectionParser;
+}
+
+/** A fresh parser of `spec` on a recording context. */
+export function harness(spec: ProtocolSpec, options: Partial<ParserOptions> = {}): Harness {
+  const r = recording(options);
+  return { ...r, p: spec.create(r.ctx) };
 }
 
 /** Splits one message into chunks at the given offsets (to test reassembly across chunks). */
