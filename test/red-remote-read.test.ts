@@ -103,10 +103,19 @@ describe('RED metrics from SDK spans', () => {
       `${RUNS} GET /checkout requests`,
     );
     expect(got).toEqual({ requests: RUNS, errors: RUNS, status: 'STATUS_CODE_ERROR', temporality: 1 });
-    const h = await rows(
-      queryPort,
-      `SELECT sum(Count) AS n, MetricUnit AS unit, min(Min) AS min FROM otel_metrics_histogram
-       WHERE MetricName = 'metaflow.red.duration' AND ${checkoutFilter} AND ScopeAttributes['metaflow.resolution'] = '1s' GROUP BY unit`,
+    // Each metric table gets its own insert: the last window's histogram and
+    // client rows may land after the sums seen above, so they are awaited too.
+    const h = await eventually(
+      async () => {
+        const r = await rows(
+          queryPort,
+          `SELECT sum(Count) AS n, MetricUnit AS unit, min(Min) AS min FROM otel_metrics_histogram
+           WHERE MetricName = 'metaflow.red.duration' AND ${checkoutFilter} AND ScopeAttributes['metaflow.resolution'] = '1s' GROUP BY unit`,
+        );
+        return r.length !== 1 || Number(r[0].n) >= RUNS ? r : undefined;
+      },
+      30000,
+      `${RUNS} GET /checkout durations`,
     );
     expect(h).toHaveLength(1);
     expect(Number(h[0].n)).toBe(RUNS);
@@ -114,11 +123,18 @@ describe('RED metrics from SDK spans', () => {
     // The root span waits 5 ms for its database child.
     expect(Number(h[0].min)).toBeGreaterThanOrEqual(5);
     // Client and server views apart: the database call is a CLIENT series of its own.
-    const client = await rows(
-      queryPort,
-      `SELECT sum(Value) AS n, any(Attributes['l7.protocol']) AS proto FROM otel_metrics_sum
-       WHERE MetricName = 'metaflow.red.requests' AND ServiceName = 'checkout' AND Attributes['endpoint'] = 'SELECT orders'
-         AND Attributes['span.kind'] = 'SPAN_KIND_CLIENT' AND ScopeAttributes['metaflow.resolution'] = '1s'`,
+    const client = await eventually(
+      async () => {
+        const r = await rows(
+          queryPort,
+          `SELECT sum(Value) AS n, any(Attributes['l7.protocol']) AS proto FROM otel_metrics_sum
+           WHERE MetricName = 'metaflow.red.requests' AND ServiceName = 'checkout' AND Attributes['endpoint'] = 'SELECT orders'
+             AND Attributes['span.kind'] = 'SPAN_KIND_CLIENT' AND ScopeAttributes['metaflow.resolution'] = '1s'`,
+        );
+        return Number(r[0]?.n) >= RUNS ? r : undefined;
+      },
+      30000,
+      `${RUNS} SELECT orders client requests`,
     );
     expect(client[0]).toEqual({ n: RUNS, proto: 'PostgreSQL' });
   });
