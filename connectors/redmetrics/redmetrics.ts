@@ -48,6 +48,7 @@ import type { Logger } from '../../pipeline/logger';
 import { PendingBatches } from '../../pipeline/pending';
 import {
   AggregationTemporality,
+  countItems,
   anyValueToString,
   type AnyValue,
   type Attributes,
@@ -227,11 +228,7 @@ export class RedMetricsConnector implements Connector {
     this.telemetry = settings.telemetry;
     this.pending = new PendingBatches(next, {
       onRefused: (err, pending) => this.logger.every('red-emit', 60000, 'warn', 'RED metrics refused downstream; will retry', { error: errorMessage(err), pending }),
-      onDropped: (dropped) => {
-        let n = 0;
-        for (const rm of dropped.resourceMetrics) for (const sm of rm.scopeMetrics) for (const m of sm.metrics) n += m.data.type === 'empty' ? 0 : m.data.dataPoints.length;
-        this.telemetry.dropped('metrics', n, 'downstream_refused');
-      },
+      onDropped: (dropped) => this.telemetry.dropped('metrics', countItems('metrics', dropped), 'downstream_refused'),
     });
     this.now = options.now ?? Date.now;
     const res = resolutionSeconds(cfg);

@@ -37,6 +37,7 @@ import type { Logger } from '../../pipeline/logger';
 import { PendingBatches } from '../../pipeline/pending';
 import {
   AggregationTemporality,
+  countItems,
   anyValueToString,
   SpanKind,
   StatusCode,
@@ -137,7 +138,8 @@ export class ServiceGraphConnector implements Connector {
     this.telemetry = settings.telemetry;
     this.pending = new PendingBatches(next, {
       onRefused: (err) => this.logger.every('sg-emit', 60000, 'warn', 'service graph metrics refused downstream; will retry', { error: errorMessage(err) }),
-      onDropped: () => this.telemetry.dropped('metrics', 1, 'downstream_refused'),
+      // Dropped items are data points, as everywhere else (was: 1 per batch).
+      onDropped: (dropped) => this.telemetry.dropped('metrics', countItems('metrics', dropped), 'downstream_refused'),
     });
     this.now = options.now ?? Date.now;
     this.intervalStart = this.now();
