@@ -31,6 +31,7 @@ import type { ClickHouseExporter } from '../exporters/clickhouse/exporter';
 import { sipHash64 } from '../exporters/clickhouse/siphash';
 import { RemoteStore } from '../exporters/clickhouse/store-remote';
 import { tableNames } from '../exporters/clickhouse/schema';
+import { backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
 import { findTraces, operations, services, traceById } from '../server/query/jaeger';
 import { startClickHouseServer } from './helpers/clickhouse-server';
 import { TaggedSpans } from './helpers/tagged-spans';
@@ -103,7 +104,7 @@ function oddBatch(): Traces {
     resourceSpans: odd.map(([attrs, names]) => ({
       resource: { attributes: attrs, droppedAttributesCount: 0 },
       schemaUrl: '',
-      scopeSpans: [{ scope: { name: 'odd-scope ü', version: '', attributes: {}, droppedAttributesCount: 0 }, schemaUrl: '', spans: names.map((n) => oddSpan(i++, n, { k: n })) }],
+      scopeSpans: [{ scope: { name: 'odd-scope ü', version: '', attributes: {}, droppedAttributesCount: 0 }, schemaUrl: '', spans: names.map((n) => oddSpan(i++, n, { k: n, 'http.route': n, 'metaflow.server.k8s.pod.name': `${n} pod`, 'metaflow.client.port': 40000 + i, 'server.address': '' })) }],
     })),
   };
 }
@@ -170,6 +171,14 @@ const SUITE: Array<[string, string, boolean, Record<string, string | string[]>?]
   ['huge value', "SELECT length(ResourceAttributes['k8s.pod.annotation.blob']), length(SpanName) FROM otel_traces WHERE ResourceAttributes['k8s.pod.label.app'] = 'huge'", true],
   ['one string, two kinds', "SELECT ServiceName, SpanName FROM otel_traces WHERE SpanName = 'same-string' AND ServiceName = 'same-string'", true],
   ['lone surrogates stored as U+FFFD', "SELECT ServiceName, SpanName FROM otel_traces WHERE ServiceName LIKE 'lone %'", true],
+  ['span attribute (encoded key) equal', "SELECT SpanName, count() FROM otel_traces WHERE SpanAttributes['http.route'] = '/api/v1/cart/{id}/r0' GROUP BY SpanName ORDER BY SpanName", true],
+  ['span attribute (encoded key) in list, not equal, a number', "SELECT count() FROM otel_traces WHERE SpanAttributes['db.system'] IN ('postgresql', 'mysql') AND SpanAttributes['http.request.method'] != 'GET' AND SpanAttributes['server.port'] = '5432'", true],
+  ['span attribute (encoded key) empty value reads like a missing key', "SELECT SpanName FROM otel_traces WHERE SpanAttributes['server.address'] = '' AND SpanAttributes['metaflow.server.k8s.pod.name'] != '' ORDER BY SpanName", true],
+  ['span attribute (encoded key) like', "SELECT SpanAttributes['http.route'] AS r, count() FROM otel_traces WHERE SpanAttributes['http.route'] LIKE '%/orders/%' GROUP BY r ORDER BY r", true],
+  ['span attribute (encoded key) odd value by parameter', "SELECT SpanName, SpanAttributes FROM otel_traces WHERE SpanAttributes['metaflow.server.k8s.pod.name'] = {p:String}", true, { p: 'nul\u0000span pod' }],
+  ['span attribute (encoded key) empty parameter and array parameter', "SELECT count() FROM otel_traces WHERE SpanAttributes['server.address'] = {e:String} AND SpanAttributes['http.route'] NOT IN {l:Array(String)}", true, { e: '', l: ['', 'same-string'] }],
+  ['span attribute (other key) filter, as written', "SELECT count() FROM otel_traces WHERE SpanAttributes['url.path'] LIKE '/x/1%' AND SpanAttributes['metaflow.client.port'] != ''", false],
+  ['group by an encoded span attribute', "SELECT SpanAttributes['db.operation.name'] AS op, SpanAttributes['http.request.method'] AS m, count() FROM otel_traces GROUP BY op, m ORDER BY op, m", false],
   [
     'trace by id with the lookup table',
     `WITH (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId = {id:String}) AS range
@@ -199,10 +208,17 @@ describe('SmartEncoding returns the same answers as plain strings (chDB)', () =>
   });
 
   test('SELECT * has the contrib columns with the same values, plus the id columns', async () => {
-    const a = await smartStore.query('SELECT * EXCEPT (ServiceNameId, SpanNameId, ResourceId, ScopeNameId, ScopeVersionId) FROM otel_traces ORDER BY SpanId');
+    const a = await smartStore.query('SELECT * EXCEPT (ServiceNameId, SpanNameId, ResourceId, ScopeNameId, ScopeVersionId, SpanTagIds) FROM otel_traces ORDER BY SpanId');
     const b = await plainStore.query('SELECT * FROM otel_traces ORDER BY SpanId');
     expect(a.columns.map((c) => c.name)).toEqual(b.columns.map((c) => c.name));
     expect(a.rows).toEqual(b.rows);
+    // Encoded span attributes are ids in storage, not strings.
+    const stored = await smartStore.query(
+      "SELECT countIf(mapContains(SpanAttributes, 'http.route')), countIf(SpanTagIds['http.route'] = sipHash64('/api/v1/cart/{id}/r0')), countIf(mapContains(SpanAttributes, 'url.path')) FROM otel_traces_encoded",
+    );
+    expect(stored.rows[0].map(Number)[0]).toBe(2); // the two empty routes
+    expect(stored.rows[0].map(Number)[1]).toBeGreaterThan(0);
+    expect(stored.rows[0].map(Number)[2]).toBeGreaterThan(0);
     const ids = await smartStore.query("SELECT DISTINCT toString(ServiceNameId) FROM otel_traces WHERE ServiceName = 'svc-01'");
     expect(ids.rows).toEqual([[sipHash64('svc-01').toString()]]);
   });
@@ -269,6 +285,45 @@ describe('SmartEncoding migration and switch', () => {
     await send(after, [oddBatch()]);
     const n = await st.query("SELECT count() FROM otel_traces WHERE ServiceName = 'huge'");
     expect(n.rows).toEqual([['2']]);
+  });
+
+  test('a database SmartEncoded before span attributes were (version 200) is brought up to date on start; its history answers the same', async () => {
+    // Build the version-200 layout from the plain database's spans: encoded
+    // tables with every span attribute in the SpanAttributes map, the old view.
+    const e = await start('se_v200', true);
+    const st = e.store() as SqlStore & { command(sql: string): Promise<void> };
+    const exec = { command: (sql: string) => st.command(sql), select: async (sql: string) => (await st.query(sql)).rows };
+    const o = { database: 'se_v200', tables: st.tables, ttlMs: 0, cluster: '', engine: { name: 'MergeTree', params: '' } };
+    await st.command('CREATE TABLE se_v200.otel_traces_plain AS se_plain.otel_traces');
+    await st.command("INSERT INTO se_v200.otel_traces_plain SELECT * FROM se_plain.otel_traces WHERE ServiceName != 'late-comer'");
+    for (const sql of backfillStatements(o, 'otel_traces_plain')) await st.command(sql);
+    await st.command('SYSTEM RELOAD DICTIONARY se_v200.otel_tags_dict');
+    await st.command(
+      "ALTER TABLE se_v200.otel_traces_encoded UPDATE SpanAttributes = mapUpdate(SpanAttributes, mapApply((k, v) -> (k, dictGet('se_v200.otel_tags_dict', 'Value', v)), SpanTagIds)) WHERE 1 SETTINGS mutations_sync = 2",
+    );
+    await st.command('DROP TABLE se_v200.otel_traces_plain');
+    await st.command('DROP VIEW se_v200.otel_traces');
+    await st.command('ALTER TABLE se_v200.otel_traces_encoded DROP COLUMN SpanTagIds');
+    const oldView = tracesView(o).replace(/mapUpdate\(SpanAttributes, .*\) AS SpanAttributes/, 'SpanAttributes').replace(',\n    SpanTagIds', '');
+    expect(oldView).not.toMatch(/SpanTagIds/);
+    await st.command(oldView);
+    await st.command('ALTER TABLE se_v200.smart_schema_migrations DELETE WHERE version = 201 SETTINGS mutations_sync = 2');
+    const before = await st.query("SELECT count() FROM se_v200.otel_traces_encoded WHERE mapContains(SpanAttributes, 'http.route')");
+    expect(Number(before.rows[0][0])).toBeGreaterThan(50);
+
+    expect(await migrateSmart(exec, o)).toEqual([201]);
+    const moved = await st.query(
+      "SELECT countIf(mapContains(SpanAttributes, 'http.route')), countIf(mapContains(SpanTagIds, 'http.route')), countIf(mapContains(SpanAttributes, 'server.address')) FROM se_v200.otel_traces_encoded",
+    );
+    // Encoded keys left the string map; empty values (two odd spans' routes, every odd span's server.address) stayed in it.
+    expect(moved.rows[0].map(Number)).toEqual([2, Number(before.rows[0][0]) - 2, 10]);
+    for (const [what, sql, , params] of SUITE) {
+      const a = await st.query(sql, { params });
+      const b = await plainStore.query(sql, { params });
+      const drop = (rows: unknown[][]) => rows.filter((r) => !JSON.stringify(r).includes('late'));
+      expect([what, drop(a.rows)]).toEqual([what, drop(b.rows)]);
+    }
+    expect(await migrateSmart(exec, o)).toEqual([]);
   });
 
   test('smart_encoding: false on a SmartEncoded database fails start with the key and the way out', async () => {

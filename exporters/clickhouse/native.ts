@@ -445,25 +445,19 @@ export class ArrayColumn<C extends Column> implements Column {
 }
 
 /**
- * Map(String, String): call {@link MapColumn.put} for each entry of a row,
- * then {@link MapColumn.endRow}.
+ * A Map(String, V) column: per-row offsets, then the keys, then the values.
+ * Call the subclass's `put` for each entry of a row, then {@link KeyedColumn.endRow}.
  */
-export class MapColumn implements Column {
+abstract class KeyedColumn<V extends Column> implements Column {
   private readonly offsets = new Offsets();
   readonly keys = new StringColumn('');
-  readonly values = new StringColumn('');
-  readonly type = 'Map(String, String)';
+  abstract readonly values: V;
+  abstract readonly type: string;
 
   constructor(readonly name: string) {}
 
   get count(): number {
     return this.offsets.count;
-  }
-
-  /** Adds one entry to the current row. */
-  put(key: string, value: string): void {
-    this.keys.put(key);
-    this.values.put(value);
   }
 
   /** Closes the current row. */
@@ -485,6 +479,30 @@ export class MapColumn implements Column {
     this.offsets.reset();
     this.keys.reset();
     this.values.reset();
+  }
+}
+
+/** A Map(String, String) column. */
+export class MapColumn extends KeyedColumn<StringColumn> {
+  readonly values = new StringColumn('');
+  readonly type = 'Map(String, String)';
+
+  /** Adds one entry to the current row. */
+  put(key: string, value: string): void {
+    this.keys.put(key);
+    this.values.put(value);
+  }
+}
+
+/** A Map(String, UInt64) column (SmartEncoding's span attribute ids). */
+export class IdMapColumn extends KeyedColumn<Int64Column> {
+  readonly values = new Int64Column('', 'UInt64');
+  readonly type = 'Map(String, UInt64)';
+
+  /** Adds one entry to the current row. */
+  put(key: string, id: bigint): void {
+    this.keys.put(key);
+    this.values.putBigInt(id);
   }
 }
 

@@ -16,9 +16,10 @@
  * without hashing.
  */
 import { anyValueToString, type Attributes, type Traces } from '../../pipeline/pdata';
-import { Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
-import { encodeMap, putEncodedMap, serviceName } from './rows';
+import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
+import { encodeMap, putEncodedMap, putValue, serviceName } from './rows';
 import { SpanColumns } from './rows-traces';
+import { isSpanTagKey, SPAN_TAG_KIND } from './schema-smart';
 import { sipHash64 } from './siphash';
 
 /** Default bound of the registry: tag strings (per kind) and resource ids remembered as stored. */
@@ -88,7 +89,8 @@ export function resourceId(attrs: Attributes): bigint {
 
 /** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
 export class SmartTraceRows {
-  private readonly span = new SpanColumns();
+  private readonly spanTagIds = new IdMapColumn('SpanTagIds');
+  private readonly span = new SpanColumns((m, attrs) => this.putSpanAttributes(m, attrs));
   private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
   private readonly spanNameId = new Int64Column('SpanNameId', 'UInt64');
   private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
@@ -104,7 +106,9 @@ export class SmartTraceRows {
     this.resourceIdCol,
     this.scopeNameId,
     this.scopeVersionId,
-    ...this.span.tail,
+    ...this.span.tail.slice(0, 1),
+    this.spanTagIds,
+    ...this.span.tail.slice(1),
   ]);
 
   private readonly tagKind = new StringColumn('Kind');
@@ -129,7 +133,12 @@ export class SmartTraceRows {
   private readonly scopeNames: Map<string, bigint>;
   private readonly scopeVersions: Map<string, bigint>;
 
+  private readonly spanTags: Map<string, bigint>;
+  /** Keys seen, and whether they are stored as ids (bounded: keys are few, but a producer may invent them). */
+  private readonly tagKeys = new Map<string, boolean>();
+
   constructor(private readonly registry: TagRegistry) {
+    this.spanTags = registry.kind(SPAN_TAG_KIND);
     this.services = registry.kind('service');
     this.spanNames = registry.kind('span_name');
     this.scopeNames = registry.kind('scope_name');
@@ -151,6 +160,34 @@ export class SmartTraceRows {
     this.tagValue.put(value);
     this.newTags.push({ kind, value, id: nid });
     return nid;
+  }
+
+  private isTagKey(key: string): boolean {
+    let t = this.tagKeys.get(key);
+    if (t === undefined) {
+      t = isSpanTagKey(key);
+      if (this.tagKeys.size < 10_000) this.tagKeys.set(key, t);
+    }
+    return t;
+  }
+
+  /** A span's attributes: those of SPAN_TAG_KEYS with a value as ids in `SpanTagIds`, the rest as strings. */
+  private putSpanAttributes(m: MapColumn, attrs: Attributes): void {
+    const ids = this.spanTagIds;
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (this.isTagKey(k)) {
+        const s = typeof v === 'string' ? v : anyValueToString(v);
+        if (s !== '') {
+          ids.put(k, this.id(SPAN_TAG_KIND, this.spanTags, s));
+          continue;
+        }
+      }
+      m.keys.put(k);
+      putValue(m.values, v);
+    }
+    m.endRow();
+    ids.endRow();
   }
 
   /** Appends every span of the batch as one row each. */

@@ -9,7 +9,7 @@
  * A resource's attributes and service name are encoded once and copied to
  * each of its spans.
  */
-import { SpanKind, StatusCode, type Span, type Traces } from '../../pipeline/pdata';
+import { SpanKind, StatusCode, type Attributes, type Span, type Traces } from '../../pipeline/pdata';
 import { ArrayColumn, Int64Column, MapColumn, NativeBlock, StringColumn, type Column } from './native';
 import { encodeMap, encodeString, putAttributes, putEncodedMap, serviceName } from './rows';
 
@@ -24,9 +24,13 @@ export const STATUS_CODE_NAMES: readonly string[] = ['Unset', 'Ok', 'Error'];
  * (same names, types and values): the ids and trace state, span kind, span
  * attributes, duration, status, events and links. {@link head} and
  * {@link tail} are the ones before and after the table's own name/resource
- * columns; {@link putSpan} writes one span's row of all of them.
+ * columns; {@link putSpan} writes one span's row of all of them. A table
+ * that stores some span attributes elsewhere passes its own writer of the
+ * `SpanAttributes` row (it must end the row).
  */
 export class SpanColumns {
+  constructor(private readonly putSpanAttributes: (m: MapColumn, attrs: Attributes) => void = putAttributes) {}
+
   private readonly timestamp = new Int64Column('Timestamp', 'DateTime64(9)');
   private readonly traceId = new StringColumn('TraceId');
   private readonly spanId = new StringColumn('SpanId');
@@ -72,7 +76,7 @@ export class SpanColumns {
     this.parentSpanId.put(span.parentSpanId);
     this.traceState.put(span.traceState);
     this.spanKind.put(SPAN_KIND_NAMES[span.kind] ?? SPAN_KIND_NAMES[SpanKind.UNSPECIFIED]);
-    putAttributes(this.spanAttributes, span.attributes);
+    this.putSpanAttributes(this.spanAttributes, span.attributes);
     this.duration.putDuration(span.startTimeUnixNano, span.endTimeUnixNano);
     this.statusCode.put(STATUS_CODE_NAMES[span.status.code] ?? STATUS_CODE_NAMES[StatusCode.UNSET]);
     this.statusMessage.put(span.status.message);

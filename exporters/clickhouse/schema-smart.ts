@@ -8,12 +8,12 @@
  *
  * | object | what |
  * |---|---|
- * | `T_encoded` | the spans: `ServiceNameId`, `SpanNameId`, `ScopeNameId`, `ScopeVersionId` (UInt64 tag ids) and `ResourceId` instead of the strings and the resource map; everything else as in the contrib table. Sorted by (ServiceNameId, SpanNameId, time). |
+ * | `T_encoded` | the spans: `ServiceNameId`, `SpanNameId`, `ScopeNameId`, `ScopeVersionId` (UInt64 tag ids) and `ResourceId` instead of the strings and the resource map; the span attributes of {@link SPAN_TAG_KEYS} as ids in `SpanTagIds` (the rest in `SpanAttributes`); everything else as in the contrib table. Sorted by (ServiceNameId, SpanNameId, time). |
  * | `otel_tags` | (Kind, Id, Value): every tag string once, Id = `sipHash64(Value)`; ReplacingMergeTree, so a string written by several servers, or again after a restart, collapses to one row. |
  * | `otel_tags_dict` | HASHED dictionary Id → Value (declared INJECTIVE, so `GROUP BY ServiceName` groups by the id). |
  * | `otel_resources` | (ResourceId, ServiceName, Attributes): each distinct resource once (its 30-odd attributes, Kubernetes labels and annotations), not once per span. |
  * | `otel_resources_dict` | HASHED dictionary ResourceId → ServiceName, Attributes. |
- * | `T` | VIEW: the contrib columns (names through `dictGet`, `ResourceAttributes` from the resource dictionary) plus the id columns. |
+ * | `T` | VIEW: the contrib columns (names through `dictGet`, `ResourceAttributes` from the resource dictionary, `SpanAttributes` the stored map with the encoded entries' names put back) plus the id columns. |
  * | `T_trace_id_ts_mv` | the trace-id lookup view, fed from `T_encoded`. |
  *
  * Ids. A tag's id is `sipHash64` of its UTF-8 bytes (siphash.ts computes the
@@ -25,6 +25,18 @@
  * with the same 64-bit hash would share a name: at 10 million distinct tags
  * the chance is about 3 in a million; accepted, as DeepFlow accepts its
  * 32-bit dictionary ids.
+ *
+ * Span attributes. The attributes that repeat on every span of a kind —
+ * protocol, endpoint, peer service, database, both ends' host, process and
+ * Kubernetes facts that AutoTagging adds to zero-code spans
+ * (`metaflow.client.*` / `metaflow.server.*`) — are stored as ids in
+ * `SpanTagIds Map(LowCardinality(String), UInt64)`, their strings in
+ * `otel_tags` (Kind `span_attribute`). Which keys: {@link SPAN_TAG_KEYS},
+ * fixed in code rather than configured, so that a filter on one of them can
+ * always be rewritten to an id filter and stay exact for every row ever
+ * written (a key set that changed over time would leave old rows with the
+ * string). An empty value stays in `SpanAttributes`, so a missing key and
+ * an empty value both read as id 0, as both read as '' from the contrib map.
  *
  * Freshness. HASHED dictionaries answer from memory (a DIRECT dictionary,
  * always fresh, measured 100x slower: ~15 µs per row in chDB). The exporter
@@ -39,7 +51,9 @@
  * resource tables have no TTL: they grow with the distinct values seen.
  *
  * Migration. The series is recorded in `<database>.smart_schema_migrations`.
- * Version 200 converts a database whose `T` is still the contrib table:
+ * Version 201 adds `SpanTagIds` to a table made by 200 before it existed,
+ * moves the existing rows' encoded attributes into it (a mutation, waited
+ * for) and replaces the view. Version 200 converts a database whose `T` is still the contrib table:
  * the table is renamed to `T_plain`, its tags, resources and spans are
  * copied into the encoded tables with the same ids the exporter computes,
  * and `T_plain` is dropped, so history stays queryable through the view.
@@ -120,6 +134,85 @@ export const TRACE_TAG_COLUMNS: ReadonlyArray<{ name: string; id: string; kind: 
   { name: 'ScopeVersion', id: 'ScopeVersionId', kind: 'scope_version' },
 ];
 
+/** `otel_tags.Kind` of span attribute values. */
+export const SPAN_TAG_KIND = 'span_attribute';
+
+/**
+ * The span attributes stored as tag ids: exact keys, key prefixes, and
+ * exceptions (keys under a prefix whose values rarely repeat). Fixed in
+ * code, see the module doc.
+ */
+export const SPAN_TAG_KEYS = {
+  exact: [
+    // protocol
+    'metaflow.l7_protocol',
+    'metaflow.signal_source',
+    'metaflow.transport',
+    'metaflow.version',
+    'metaflow.response_status',
+    'network.protocol.name',
+    'network.protocol.version',
+    'network.transport',
+    'rpc.system',
+    'db.system',
+    'messaging.system',
+    // endpoint and peer
+    'metaflow.endpoint',
+    'metaflow.request_type',
+    'metaflow.request_domain',
+    'http.request.method',
+    'http.route',
+    'rpc.service',
+    'rpc.method',
+    'db.namespace',
+    'db.operation.name',
+    'db.collection.name',
+    'messaging.destination.name',
+    'messaging.operation.name',
+    'server.address',
+    'peer.service',
+    'error.type',
+  ],
+  prefixes: ['metaflow.client.', 'metaflow.server.'],
+  except: ['metaflow.client.port'],
+} as const;
+
+const TAG_EXACT = new Set<string>(SPAN_TAG_KEYS.exact);
+const TAG_EXCEPT = new Set<string>(SPAN_TAG_KEYS.except);
+
+/** Whether a span attribute key is stored as a tag id ({@link SPAN_TAG_KEYS}). */
+export function isSpanTagKey(key: string): boolean {
+  if (TAG_EXACT.has(key)) return true;
+  if (TAG_EXCEPT.has(key)) return false;
+  for (const p of SPAN_TAG_KEYS.prefixes) if (key.startsWith(p)) return true;
+  return false;
+}
+
+/** {@link isSpanTagKey} in SQL, over a key expression `k`. */
+export function spanTagKeySQL(k: string): string {
+  const list = (xs: readonly string[]) => xs.map(literal).join(', ');
+  const prefixes = SPAN_TAG_KEYS.prefixes.map((p) => `startsWith(${k}, ${literal(p)})`).join(' OR ');
+  return `(${k} IN (${list(SPAN_TAG_KEYS.exact)}) OR ((${prefixes}) AND ${k} NOT IN (${list(SPAN_TAG_KEYS.except)})))`;
+}
+
+/** The entries of span attribute map `m` kept as strings: keys not encoded, and empty values. */
+export function spanRestSQL(m: string): string {
+  return `mapFilter((k, v) -> NOT ${spanTagKeySQL('k')} OR v = '', ${m})`;
+}
+
+/** The entries of span attribute map `m` stored as ids, hashed. */
+export function spanTagIdsSQL(m: string): string {
+  return `mapApply((k, v) -> (k, sipHash64(v)), mapFilter((k, v) -> ${spanTagKeySQL('k')} AND v != '', ${m}))`;
+}
+
+/** The encoded span attribute values of map `m`, as an array to ARRAY JOIN. */
+function spanTagValuesSQL(m: string): string {
+  return `mapValues(mapFilter((k, v) -> ${spanTagKeySQL('k')} AND v != '', ${m}))`;
+}
+
+/** The column holding the encoded span attributes. */
+export const SPAN_TAG_IDS_COLUMN = `SpanTagIds Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))`;
+
 /** Extra settings for the SmartEncoding statements (remote credentials of the dictionary source). */
 export interface SmartOptions extends SchemaOptions {
   /** User and password the dictionaries read their source tables with (remote only; empty = the source's default). */
@@ -191,7 +284,9 @@ export function encodedTracesTable(o: SchemaOptions): string {
       'ResourceId UInt64 CODEC(ZSTD(1))',
       'ScopeNameId UInt64 CODEC(ZSTD(1))',
       'ScopeVersionId UInt64 CODEC(ZSTD(1))',
-      ...SPAN_TAIL_COLUMNS,
+      SPAN_TAIL_COLUMNS[0],
+      SPAN_TAG_IDS_COLUMN,
+      ...SPAN_TAIL_COLUMNS.slice(1),
       'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
       'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1',
       ...attrIndexes('span_attr', 'SpanAttributes'),
@@ -224,7 +319,7 @@ function viewColumns(o: SchemaOptions): string {
     `dictGet(${res}, 'Attributes', ResourceId) AS ResourceAttributes`,
     `${name('ScopeNameId')} AS ScopeName`,
     `${name('ScopeVersionId')} AS ScopeVersion`,
-    'SpanAttributes',
+    `mapUpdate(SpanAttributes, mapApply((k, v) -> (k, ${name('v')}), SpanTagIds)) AS SpanAttributes`,
     'Duration',
     'StatusCode',
     'StatusMessage',
@@ -240,6 +335,7 @@ function viewColumns(o: SchemaOptions): string {
     'ResourceId',
     'ScopeNameId',
     'ScopeVersionId',
+    'SpanTagIds',
   ].join(',\n    ');
 }
 
@@ -277,14 +373,15 @@ export function backfillStatements(o: SchemaOptions, plain: string): string[] {
   const src = qualified(o.database, plain);
   const tags = qualified(o.database, TAGS_TABLE);
   const out = TRACE_TAG_COLUMNS.map((c) => `INSERT INTO ${tags} (Kind, Id, Value) SELECT DISTINCT ${literal(c.kind)}, sipHash64(${c.name}), ${c.name} FROM ${src}`);
+  out.push(`INSERT INTO ${tags} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${src} ARRAY JOIN ${spanTagValuesSQL('SpanAttributes')} AS v`);
   out.push(
     `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
       `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
   );
   out.push(
-    `INSERT INTO ${qualified(o.database, n.encoded)} (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, ServiceNameId, SpanNameId, SpanKind, ResourceId, ScopeNameId, ScopeVersionId, SpanAttributes, Duration, StatusCode, StatusMessage, ` +
+    `INSERT INTO ${qualified(o.database, n.encoded)} (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, ServiceNameId, SpanNameId, SpanKind, ResourceId, ScopeNameId, ScopeVersionId, SpanAttributes, SpanTagIds, Duration, StatusCode, StatusMessage, ` +
       '`Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`) ' +
-      `SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, sipHash64(ServiceName), sipHash64(SpanName), SpanKind, ${resourceKeySQL('ResourceAttributes')}, sipHash64(ScopeName), sipHash64(ScopeVersion), SpanAttributes, Duration, StatusCode, StatusMessage, ` +
+      `SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, sipHash64(ServiceName), sipHash64(SpanName), SpanKind, ${resourceKeySQL('ResourceAttributes')}, sipHash64(ScopeName), sipHash64(ScopeVersion), ${spanRestSQL('SpanAttributes')}, ${spanTagIdsSQL('SpanAttributes')}, Duration, StatusCode, StatusMessage, ` +
       '`Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes` ' +
       `FROM ${src}`,
   );
@@ -344,6 +441,26 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     await exec.command(encodedTraceIdTsView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (200, 'smart encoding of traces', ${literal(key)})`);
     applied.push(200);
+  }
+  if (!done.has(201)) {
+    // A table made by 200 before span attributes were encoded: add the column,
+    // move the existing rows' encoded attributes into it, and replace the view.
+    // (On a table 200 has just made, the column exists and no row matches.)
+    const n = smartNames(o.database, o.tables);
+    const enc = qualified(o.database, n.encoded);
+    await exec.command(`ALTER TABLE ${enc}${cluster} ADD COLUMN IF NOT EXISTS ${SPAN_TAG_IDS_COLUMN} AFTER SpanAttributes`);
+    const stale = `arrayExists((k, v) -> ${spanTagKeySQL('k')} AND v != '', mapKeys(SpanAttributes), mapValues(SpanAttributes))`;
+    await exec.command(
+      `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${enc} ARRAY JOIN ${spanTagValuesSQL('SpanAttributes')} AS v`,
+    );
+    for (const sql of reloadStatements(o.database, { tags: true, resources: false }, o.cluster)) await exec.command(sql);
+    await exec.command(
+      `ALTER TABLE ${enc}${cluster} UPDATE SpanTagIds = mapUpdate(SpanTagIds, ${spanTagIdsSQL('SpanAttributes')}), SpanAttributes = ${spanRestSQL('SpanAttributes')} WHERE ${stale} SETTINGS mutations_sync = 2`,
+    );
+    await exec.command(`DROP VIEW IF EXISTS ${qualified(o.database, n.view)}${cluster}`);
+    await exec.command(tracesView(o));
+    await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (201, 'span attributes as tag ids', ${literal(key)})`);
+    applied.push(201);
   }
   return applied;
 }

@@ -50,6 +50,29 @@ describe('SmartEncoding filter rewrite', () => {
     );
   });
 
+  test('a filter on an encoded span attribute becomes an id filter; an empty value is id 0; other keys stay', () => {
+    expect(rw("SELECT 1 FROM otel_traces WHERE SpanAttributes['http.route'] = '/cart/{id}'")).toBe("SELECT 1 FROM otel_traces WHERE SpanTagIds['http.route'] = sipHash64('/cart/{id}')");
+    expect(rw("SELECT 1 FROM otel_traces t WHERE t.SpanAttributes['metaflow.server.k8s.pod.name'] != '' AND SpanAttributes['db.system'] IN ('mysql', '')")).toBe(
+      "SELECT 1 FROM otel_traces t WHERE t.SpanTagIds['metaflow.server.k8s.pod.name'] != toUInt64(0) AND SpanTagIds['db.system'] IN (sipHash64('mysql'), toUInt64(0))",
+    );
+    expect(rw('SELECT 1 FROM otel_traces WHERE SpanAttributes[\'rpc.method\'] = {m:String}')).toBe("SELECT 1 FROM otel_traces WHERE SpanTagIds['rpc.method'] = if({m:String} = '', toUInt64(0), sipHash64({m:String}))");
+    expect(rw("SELECT 1 FROM otel_traces WHERE SpanAttributes['rpc.method'] NOT IN {l:Array(String)}")).toBe(
+      "SELECT 1 FROM otel_traces WHERE SpanTagIds['rpc.method'] NOT IN arrayMap(x -> if(x = '', toUInt64(0), sipHash64(x)), {l:Array(String)})",
+    );
+    expect(rw("SELECT 1 FROM otel_traces WHERE SpanAttributes['http.route'] LIKE '/cart%'")).toBe(
+      "SELECT 1 FROM otel_traces WHERE dictGetOrDefault('metaflow.otel_tags_dict', 'Value', SpanTagIds['http.route'], '') LIKE '/cart%'",
+    );
+    // Not encoded: a key outside SPAN_TAG_KEYS, the excepted client port, a key by parameter, a key with an escape.
+    for (const sql of [
+      "SELECT 1 FROM otel_traces WHERE SpanAttributes['url.path'] = '/x'",
+      "SELECT 1 FROM otel_traces WHERE SpanAttributes['metaflow.client.port'] = '4000'",
+      'SELECT 1 FROM otel_traces WHERE SpanAttributes[{k:String}] = {v:String}',
+      "SELECT 1 FROM otel_traces WHERE SpanAttributes['http\\.route'] = 'x'",
+    ]) {
+      expect(rw(sql)).toBe(sql);
+    }
+  });
+
   test('qualified columns and tables, quoted identifiers, the lookup table beside the view', () => {
     expect(rw("SELECT 1 FROM metaflow.otel_traces t WHERE t.`ServiceName` = 'a'")).toBe("SELECT 1 FROM metaflow.otel_traces t WHERE t.ServiceNameId = sipHash64('a')");
     expect(rw("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceName = 'a') > 0")).toBe("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceNameId = sipHash64('a')) > 0");
@@ -102,7 +125,7 @@ describe('SmartEncoding filter rewrite', () => {
 });
 
 describe('SmartEncoding row builder and tag registry', () => {
-  const batch = (service: string, names: string[]): Traces => ({
+  const batch = (service: string, names: string[], attributes: Traces['resourceSpans'][0]['scopeSpans'][0]['spans'][0]['attributes'] = {}): Traces => ({
     resourceSpans: [
       {
         resource: { attributes: { 'service.name': service, 'k8s.pod.label.app': service }, droppedAttributesCount: 0 },
@@ -121,7 +144,7 @@ describe('SmartEncoding row builder and tag registry', () => {
               kind: SpanKind.SERVER,
               startTimeUnixNano: 1n,
               endTimeUnixNano: 2n,
-              attributes: {},
+              attributes,
               droppedAttributesCount: 0,
               events: [],
               droppedEventsCount: 0,
@@ -147,6 +170,19 @@ describe('SmartEncoding row builder and tag registry', () => {
     rows.append(batch('cart', ['GET /a', 'GET /c']));
     expect(rows.tagBlock.rows).toBe(1);
     expect(rows.resourceBlock.rows).toBe(0);
+  });
+
+  test('span attributes of SPAN_TAG_KEYS with a value become tag ids, once per value; the others stay strings', () => {
+    const rows = new SmartTraceRows(new TagRegistry());
+    rows.append(batch('cart', ['a', 'b'], { 'http.route': '/a', 'metaflow.server.k8s.pod.name': 'pod-1', 'metaflow.server.port': 80, 'metaflow.client.port': 4000, 'url.path': '/a/1', 'server.address': '' }));
+    // service, scope name, scope version, two span names, three attribute values.
+    expect(rows.tagBlock.rows).toBe(8);
+    const text = Buffer.concat(rows.block.chunks()).toString('latin1');
+    // Strings of the encoded values are in the tag block only; the others in the span rows.
+    expect(text).not.toContain('pod-1');
+    expect(text).toContain('/a/1');
+    expect(text).toContain('metaflow.client.port');
+    expect(Buffer.concat(rows.tagBlock.chunks()).toString('latin1')).toContain('pod-1');
   });
 
   test('tags of a batch that was never committed (its insert failed) are written again by the retry', () => {

@@ -18,6 +18,8 @@
  * | `C [NOT] IN (R, R, …)` | `CId [NOT] IN (sipHash64(R), …)` |
  * | `C [NOT] LIKE/ILIKE R`, `C < R` … | `CId IN (SELECT Id FROM otel_tags WHERE Value <op> R)` |
  * | `ResourceAttributes['k'] <op> R…` (any of the above ops) | `ResourceId IN (SELECT ResourceId FROM otel_resources WHERE Attributes['k'] <op> R…)` |
+ * | `SpanAttributes['k'] = R`, `!=`, `[NOT] IN` (k one of `SPAN_TAG_KEYS`) | `SpanTagIds['k'] <op> id(R)`, id('') = 0 (an empty value is not encoded, so it reads like a missing key) |
+ * | `SpanAttributes['k'] LIKE R`, `<` … (k one of `SPAN_TAG_KEYS`) | `dictGetOrDefault(tags, 'Value', SpanTagIds['k'], '') <op> R` (one lookup instead of the whole map) |
  *
  * All are exact: ids and strings map one to one, every id in the spans has
  * its tag row, and every resource id its resource row (both are written
@@ -35,8 +37,8 @@
  * still give the same answers, only slower.
  */
 import type { QueryOptions, QueryResult, SqlStore, TableNames } from '../../pipeline/storage';
-import { qualified } from './schema';
-import { RESOURCES_TABLE, TAGS_TABLE, TRACE_TAG_COLUMNS, smartNames } from './schema-smart';
+import { literal, qualified } from './schema';
+import { isSpanTagKey, RESOURCES_TABLE, TAGS_DICT, TAGS_TABLE, TRACE_TAG_COLUMNS, smartNames } from './schema-smart';
 
 type TokenType = 'ws' | 'comment' | 'string' | 'qident' | 'ident' | 'number' | 'param' | 'op';
 
@@ -253,6 +255,8 @@ export function rewriteSql(sql: string, ctx: RewriteContext, defaultDb = ctx.dat
   /** Replacements: sig range [from, to) → text. */
   const edits: Array<{ from: number; to: number; text: string }> = [];
   const hash = (v: string) => `sipHash64(${v})`;
+  // A span attribute's id: an empty value is never encoded, so it reads as 0 like a missing key.
+  const attrId = (v: string) => (v === "''" ? 'toUInt64(0)' : v.startsWith("'") ? hash(v) : `if(${v} = '', toUInt64(0), ${hash(v)})`);
   for (let k = 0; k < sig.length; k++) {
     const ref = columnAt(tokens, sig, k);
     if (!ref) continue;
@@ -271,6 +275,23 @@ export function rewriteSql(sql: string, ctx: RewriteContext, defaultDb = ctx.dat
         to: rhs.end,
         text: `${qual}ResourceId IN (SELECT ResourceId FROM ${resTable} WHERE Attributes[${key}] ${op.op} ${right})`,
       });
+      k = rhs.end - 1;
+      continue;
+    }
+    // Encoded span attribute: SpanAttributes['key'] op …, key one of SPAN_TAG_KEYS.
+    if (ref.col === 'SpanAttributes' && !aliased.has(ref.col) && tokens[sig[k + 1]]?.text === '[' && tokens[sig[k + 3]]?.text === ']') {
+      const keyTok = tokens[sig[k + 2]];
+      if (keyTok?.type !== 'string' || keyTok.text.includes('\\') || !isSpanTagKey(keyTok.text.slice(1, -1).replace(/''/g, "'"))) continue;
+      const op = operatorAt(tokens, sig, k + 4);
+      if (!op || !beforeOk(tokens, sig, s)) continue;
+      const rhs = valuesAt(tokens, sig, k + 4 + op.len, op.kind === 'in');
+      if (!rhs || !afterOk(tokens, sig, rhs.end)) continue;
+      const tagIds = `${qual}SpanTagIds[${keyTok.text}]`;
+      let text: string;
+      if (op.kind === 'eq') text = `${tagIds} ${op.op} ${attrId(rhs.values[0])}`;
+      else if (op.kind === 'in') text = rhs.array ? `${tagIds} ${op.op} arrayMap(x -> ${attrId('x')}, ${rhs.values[0]})` : `${tagIds} ${op.op} (${rhs.values.map(attrId).join(', ')})`;
+      else text = `dictGetOrDefault(${literal(`${ctx.database}.${TAGS_DICT}`)}, 'Value', ${tagIds}, '') ${op.op} ${rhs.values[0]}`;
+      edits.push({ from: s, to: rhs.end, text });
       k = rhs.end - 1;
       continue;
     }

@@ -8,7 +8,8 @@
  * `otel.scope.name` / `otel.scope.version`; resource attributes → the
  * process's tags with `service.name` as serviceName; events → logs with an
  * `event` field; parent → a CHILD_OF reference; links → FOLLOWS_FROM
- * references. Attribute values are stored as strings, so tags are strings.
+ * references. Attribute values are stored as strings, so tags are strings;
+ * attribute tags come sorted by key.
  * Times are microseconds, as Jaeger's JSON has them.
  */
 import type { QueryOptions, SqlStore } from '../../pipeline/storage';
@@ -243,9 +244,12 @@ function strTag(key: string, value: string): JaegerTag {
   return { key, type: 'string', value };
 }
 
+/** An attribute map's tags, sorted by key: the order does not depend on how the store keeps the map (SmartEncoding puts encoded attributes last). */
 function mapTags(m: unknown): JaegerTag[] {
   if (!m || typeof m !== 'object') return [];
-  return Object.entries(m as Record<string, string>).map(([k, v]) => strTag(k, String(v)));
+  return Object.keys(m)
+    .sort()
+    .map((k) => strTag(k, String((m as Record<string, unknown>)[k])));
 }
 
 /** Groups span rows (columns as {@link SPAN_COLUMNS}) into Jaeger traces. */
