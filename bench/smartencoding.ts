@@ -5,7 +5,7 @@
  * Run (not part of the tests):
  *
  *     npx tsc -p tsconfig.json
- *     node dist/bench/smartencoding.js [--spans 10000000] [--rate 200000]
+ *     node dist/bench/smartencoding.js [--spans 10000000] [--rate 200000] [--zero-code]
  *
  * Data: test/helpers/tagged-spans.ts — 50 services, 2,000 pods, 200
  * endpoints, 40 resource attributes per pod (32 service/host/process/
@@ -18,11 +18,17 @@
  * - smart: `smart_encoding: true` (schema-smart.ts).
  * - string: the contrib table with every LowCardinality(String) as String
  *   (ServiceName, SpanName, SpanKind, StatusCode, map keys).
- * - lowcardinality: the contrib table with the resource attribute values
- *   LowCardinality(String) too (names and keys already are).
+ * - lowcardinality: the contrib table with the resource and span attribute
+ *   values LowCardinality(String) too (names and keys already are).
  *
- * Span attributes are stored the same way in all three (the contrib map),
- * so the difference is the tag columns. Every layout gets the same spans at
+ * `--zero-code` gives every span the ~30 extra attributes of an eBPF span
+ * after AutoTagging (tagged-spans.ts), most of which SmartEncoding stores as
+ * ids; without it the spans look like an OTel SDK's (4 attributes).
+ *
+ * Disk is also split into the columns every layout stores alike (trace,
+ * span and parent ids, timestamp, duration: random or near-random, the same
+ * bytes in all three) and the rest (the tags, attributes, status, …), the
+ * part the layouts differ in. Every layout gets the same spans at
  * a fixed offered rate (`--rate`, default 200,000 spans/s; when the store
  * cannot keep up the queue blocks and the achieved rate is printed).
  *
@@ -60,6 +66,9 @@ function arg(name: string, dflt: number): number {
 
 const SPANS = arg('spans', 10_000_000);
 const RATE = arg('rate', 200_000);
+const ZERO_CODE = process.argv.includes('--zero-code');
+/** The span columns every layout stores alike: random ids and times. */
+const COMMON_COLUMNS = ['TraceId', 'SpanId', 'ParentSpanId', 'Timestamp', 'Duration'];
 
 type Layout = 'smart' | 'string' | 'lowcardinality';
 const LAYOUTS: Layout[] = ['smart', 'string', 'lowcardinality'];
@@ -67,6 +76,8 @@ const LAYOUTS: Layout[] = ['smart', 'string', 'lowcardinality'];
 interface Result {
   layout: Layout;
   bytes: number;
+  /** Of `bytes`, the columns every layout stores alike. */
+  common: number;
   uncompressed: number;
   cpuS: number;
   wallS: number;
@@ -83,7 +94,9 @@ function baselineDDL(layout: Exclude<Layout, 'smart'>, o: SchemaOptions): string
   if (layout === 'string') {
     return ddl.replace(/LowCardinality\(String\)/g, 'String');
   }
-  return ddl.replace('ResourceAttributes Map(LowCardinality(String), String)', 'ResourceAttributes Map(LowCardinality(String), LowCardinality(String))');
+  return ddl
+    .replace('ResourceAttributes Map(LowCardinality(String), String)', 'ResourceAttributes Map(LowCardinality(String), LowCardinality(String))')
+    .replace('SpanAttributes Map(LowCardinality(String), String)', 'SpanAttributes Map(LowCardinality(String), LowCardinality(String))');
 }
 
 async function settle(store: SqlStore, database: string): Promise<void> {
@@ -100,6 +113,14 @@ async function bytesOnDisk(store: SqlStore, database: string, lookup: string): P
     `SELECT sum(bytes_on_disk), sum(data_uncompressed_bytes) FROM system.parts WHERE active AND database = '${database}' AND table != '${lookup}' AND table NOT LIKE '%migrations'`,
   );
   return [Number(r.rows[0][0]), Number(r.rows[0][1])];
+}
+
+/** Compressed bytes of the span table's columns that every layout stores alike ({@link COMMON_COLUMNS}). */
+async function commonBytes(store: SqlStore, database: string, table: string): Promise<number> {
+  const r = await store.query(
+    `SELECT sum(data_compressed_bytes) FROM system.columns WHERE database = '${database}' AND table = '${table}' AND name IN (${COMMON_COLUMNS.map((c) => `'${c}'`).join(', ')})`,
+  );
+  return Number(r.rows[0][0]);
 }
 
 async function timed(store: SqlStore, sql: string, params?: Record<string, string>): Promise<{ ms: number; rows: unknown[][] }> {
@@ -140,7 +161,7 @@ async function run(layout: Layout, dataDir: string): Promise<Result> {
   }
   await exp.start(host);
   const store = exp.store()!;
-  const gen = new TaggedSpans();
+  const gen = new TaggedSpans({ zeroCode: ZERO_CODE });
   const consumer = exp.consumers.traces!;
   let peakRss = process.memoryUsage.rss();
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage.rss())), 100);
@@ -161,6 +182,7 @@ async function run(layout: Layout, dataDir: string): Promise<Result> {
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
   const [bytes, uncompressed] = await bytesOnDisk(store, database, 'otel_traces_trace_id_ts');
+  const common = await commonBytes(store, database, layout === 'smart' ? 'otel_traces_encoded' : 'otel_traces');
 
   // Queries: the middle hour of the data, the busiest service, a trace from the middle, a label.
   const from = gen.startNs + (BigInt(sent) * gen.stepNs) / 4n;
@@ -188,6 +210,7 @@ async function run(layout: Layout, dataDir: string): Promise<Result> {
   return {
     layout,
     bytes,
+    common,
     uncompressed,
     cpuS: (cpu.user + cpu.system) / 1e6,
     wallS: insertWall,
@@ -200,7 +223,7 @@ async function run(layout: Layout, dataDir: string): Promise<Result> {
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mf-bench-smart-'));
   const dataDir = path.join(dir, 'data');
-  console.log(`smartencoding: ${SPANS.toLocaleString('en')} spans per layout at ${RATE.toLocaleString('en')} spans/s offered; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${os.loadavg()[0].toFixed(2)}`);
+  console.log(`smartencoding: ${SPANS.toLocaleString('en')} ${ZERO_CODE ? 'zero-code (eBPF-shaped, ~35 attributes)' : 'OTel SDK-shaped (4 attributes)'} spans per layout at ${RATE.toLocaleString('en')} spans/s offered; ${os.cpus().length} cores, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, load ${os.loadavg()[0].toFixed(2)}`);
   const results: Result[] = [];
   try {
     for (const layout of LAYOUTS) {
@@ -213,10 +236,12 @@ async function main(): Promise<void> {
   }
   const same = results.every((r) => JSON.stringify(r.answers) === JSON.stringify(results[0].answers));
   const rows = [
-    ['layout', 'disk MB', 'raw MB', 'insert CPU s', 'achieved spans/s', 'peak RSS MB', 'endpoints/hour ms', 'trace by id ms', 'label filter ms'],
+    ['layout', 'disk MB', 'ids+times MB', 'tags+rest MB', 'raw MB', 'insert CPU s', 'achieved spans/s', 'peak RSS MB', 'endpoints/hour ms', 'trace by id ms', 'label filter ms'],
     ...results.map((r) => [
       r.layout,
       (r.bytes / 1e6).toFixed(1),
+      (r.common / 1e6).toFixed(1),
+      ((r.bytes - r.common) / 1e6).toFixed(1),
       (r.uncompressed / 1e6).toFixed(1),
       r.cpuS.toFixed(1),
       Math.round(SPANS / r.wallS).toLocaleString('en'),
@@ -231,7 +256,7 @@ async function main(): Promise<void> {
   const smart = results[0];
   for (const r of results.slice(1)) {
     console.log(
-      `${r.layout} / smart: disk ${(r.bytes / smart.bytes).toFixed(2)}x, insert CPU ${(r.cpuS / smart.cpuS).toFixed(2)}x, ` +
+      `${r.layout} / smart: disk ${(r.bytes / smart.bytes).toFixed(2)}x (without the ids and times all layouts share: ${((r.bytes - r.common) / (smart.bytes - smart.common)).toFixed(2)}x), insert CPU ${(r.cpuS / smart.cpuS).toFixed(2)}x, ` +
         `queries ${r.q.map((q, i) => (q / smart.q[i]).toFixed(2) + 'x').join(' / ')}`,
     );
   }

@@ -111,7 +111,9 @@ function oddBatch(): Traces {
 
 function data(): Traces[] {
   const gen = new TaggedSpans({ services: 6, pods: 30, endpoints: 24, spansPerResource: 25, resourcesPerBatch: 10, stepNs: 1_000_000_000n, seed: 42 });
-  return [gen.batch(), gen.batch(), gen.batch(), gen.batch(), oddBatch()];
+  // Spans shaped like eBPF ones after AutoTagging: most attributes stored as ids.
+  const zeroCode = new TaggedSpans({ services: 6, pods: 30, endpoints: 24, spansPerResource: 25, resourcesPerBatch: 10, stepNs: 1_000_000_000n, seed: 7, zeroCode: true });
+  return [gen.batch(), gen.batch(), gen.batch(), gen.batch(), zeroCode.batch(), oddBatch()];
 }
 
 let smart: ClickHouseExporter;
@@ -178,6 +180,8 @@ const SUITE: Array<[string, string, boolean, Record<string, string | string[]>?]
   ['span attribute (encoded key) odd value by parameter', "SELECT SpanName, SpanAttributes FROM otel_traces WHERE SpanAttributes['metaflow.server.k8s.pod.name'] = {p:String}", true, { p: 'nul\u0000span pod' }],
   ['span attribute (encoded key) empty parameter and array parameter', "SELECT count() FROM otel_traces WHERE SpanAttributes['server.address'] = {e:String} AND SpanAttributes['http.route'] NOT IN {l:Array(String)}", true, { e: '', l: ['', 'same-string'] }],
   ['span attribute (other key) filter, as written', "SELECT count() FROM otel_traces WHERE SpanAttributes['url.path'] LIKE '/x/1%' AND SpanAttributes['metaflow.client.port'] != ''", false],
+  ['zero-code ends: client pods calling a server deployment', "SELECT SpanAttributes['metaflow.client.k8s.pod.name'] AS pod, count() FROM otel_traces WHERE SpanAttributes['metaflow.server.k8s.deployment.name'] = 'svc-03' AND SpanAttributes['metaflow.l7_protocol'] = 'HTTP' GROUP BY pod ORDER BY pod", true],
+  ['zero-code ends: by client host and process, with a LIKE', "SELECT SpanAttributes['metaflow.client.host.name'] AS h, SpanAttributes['metaflow.client.process.executable.name'] AS p, count() FROM otel_traces WHERE SpanAttributes['metaflow.endpoint'] LIKE '%/users/%' AND SpanAttributes['metaflow.client.port'] != '' GROUP BY h, p ORDER BY h, p", true],
   ['group by an encoded span attribute', "SELECT SpanAttributes['db.operation.name'] AS op, SpanAttributes['http.request.method'] AS m, count() FROM otel_traces GROUP BY op, m ORDER BY op, m", false],
   [
     'trace by id with the lookup table',

@@ -21,6 +21,13 @@ export interface TaggedSpansOptions {
   spansPerResource?: number;
   /** Resource groups per batch. */
   resourcesPerBatch?: number;
+  /**
+   * Give every span the attributes a zero-code (eBPF) span carries after
+   * AutoTagging: the `metaflow.` L7 fields, the tuple, and both ends' host,
+   * process and Kubernetes facts (`metaflow.client.*`, `metaflow.server.*`),
+   * about 30 more per span. Off: the spans look like an OTel SDK's.
+   */
+  zeroCode?: boolean;
   /** First span's start, ns since the epoch. */
   startNs?: bigint;
   /** Time between consecutive spans' starts, ns. */
@@ -39,6 +46,7 @@ export class TaggedSpans {
   readonly resourcesPerBatch: number;
   readonly startNs: bigint;
   readonly stepNs: bigint;
+  readonly zeroCode: boolean;
   /** Resource attributes of each pod. */
   readonly resources: Attributes[] = [];
   /** Span names each service serves. */
@@ -55,6 +63,7 @@ export class TaggedSpans {
     this.resourcesPerBatch = o.resourcesPerBatch ?? 41;
     this.startNs = o.startNs ?? 1_767_225_600_000_000_000n; // 2026-01-01T00:00:00Z
     this.stepNs = o.stepNs ?? 720_000n;
+    this.zeroCode = o.zeroCode ?? false;
     this.x = (o.seed ?? 1) >>> 0 || 1;
     for (let s = 0; s < this.services; s++) this.serviceEndpoints.push([]);
     const verbs = ['GET', 'POST', 'PUT', 'DELETE'];
@@ -133,6 +142,52 @@ export class TaggedSpans {
     return s.slice(0, n);
   }
 
+  /** A span's attributes: the OTel SDK's few, plus the zero-code ones when asked for. */
+  private attributes(pod: number, n: number, server: boolean, ep: string, error: boolean): Attributes {
+    const method = ep.slice(0, ep.indexOf(' '));
+    const route = ep.slice(ep.indexOf(' ') + 1);
+    const a: Attributes = server
+      ? { 'http.request.method': method, 'http.route': route, 'http.response.status_code': error ? 500 : 200, 'url.path': `/x/${n % 1000}` }
+      : { 'db.system': 'postgresql', 'db.operation.name': 'SELECT', 'server.address': 'pg-main', 'server.port': 5432 };
+    if (!this.zeroCode) return a;
+    const self = this.resources[pod];
+    // The peer: a pod of another service calling in (server span), or the database (client span).
+    const peer = this.resources[(pod * 7 + 13 + (n % 5)) % this.pods];
+    const client = server ? peer : self;
+    const srv = server ? self : undefined;
+    a['metaflow.signal_source'] = 'ebpf';
+    a['metaflow.l7_protocol'] = server ? 'HTTP' : 'PostgreSQL';
+    a['metaflow.response_status'] = error ? 'server_error' : 'ok';
+    a['metaflow.version'] = server ? '1.1' : '3.0';
+    a['metaflow.request_type'] = server ? method : 'SELECT';
+    a['metaflow.request_domain'] = server ? `${String(self['service.name'])}:8080` : 'shop';
+    a['metaflow.request_resource'] = server ? `/x/${n % 1000}` : `SELECT * FROM t${n % 50} WHERE id = ?`;
+    a['metaflow.endpoint'] = server ? route : 'SELECT';
+    a['metaflow.response_code'] = server ? (error ? 500 : 200) : 0;
+    a['metaflow.request_length'] = 200 + (n % 300);
+    a['metaflow.response_length'] = 500 + ((n * 37) % 4000);
+    a['metaflow.captured_request_bytes'] = 200 + (n % 300);
+    a['metaflow.captured_response_bytes'] = Math.min(1024, 500 + ((n * 37) % 4000));
+    a['metaflow.client.ip'] = String(client['k8s.pod.ip']);
+    a['metaflow.client.port'] = 32768 + ((n * 7919) % 28000);
+    a['metaflow.server.ip'] = srv ? String(srv['k8s.pod.ip']) : '10.96.0.20';
+    a['metaflow.server.port'] = server ? 8080 : 5432;
+    a['metaflow.transport'] = 'tcp';
+    for (const [end, r] of [['client', client], ['server', srv]] as const) {
+      if (!r) continue;
+      a[`metaflow.${end}.host.name`] = r['host.name'];
+      a[`metaflow.${end}.process.pid`] = r['process.pid'];
+      a[`metaflow.${end}.process.executable.name`] = r['process.executable.name'];
+      a[`metaflow.${end}.container.id`] = r['container.id'];
+      a[`metaflow.${end}.k8s.namespace.name`] = r['k8s.namespace.name'];
+      a[`metaflow.${end}.k8s.pod.name`] = r['k8s.pod.name'];
+      a[`metaflow.${end}.k8s.deployment.name`] = r['k8s.deployment.name'];
+      a[`metaflow.${end}.service.name`] = r['service.name'];
+    }
+    if (!srv) a['metaflow.server.service.name'] = 'postgresql';
+    return a;
+  }
+
   /** Spans a batch holds. */
   get batchSize(): number {
     return this.spansPerResource * this.resourcesPerBatch;
@@ -171,9 +226,7 @@ export class TaggedSpans {
           kind: first ? SpanKind.SERVER : SpanKind.CLIENT,
           startTimeUnixNano: start,
           endTimeUnixNano: start + durNs,
-          attributes: first
-            ? { 'http.request.method': ep.slice(0, ep.indexOf(' ')), 'http.route': ep.slice(ep.indexOf(' ') + 1), 'http.response.status_code': error ? 500 : 200, 'url.path': `/x/${n % 1000}` }
-            : { 'db.system': 'postgresql', 'db.operation.name': 'SELECT', 'server.address': 'pg-main', 'server.port': 5432 },
+          attributes: this.attributes(pod, n, first, ep, error),
           droppedAttributesCount: 0,
           events: [],
           droppedEventsCount: 0,
