@@ -5,7 +5,9 @@
  * Run (not part of the tests):
  *
  *     npx tsc -p tsconfig.json
- *     node dist/bench/smartencoding.js [--spans 10000000] [--rate 200000] [--zero-code]
+ *     node dist/bench/smartencoding.js [--spans 10000000] [--rate 200000] [--zero-code] [--columns]
+ *
+ * `--columns` also prints each layout's span table column by column.
  *
  * Data: test/helpers/tagged-spans.ts — 50 services, 2,000 pods, 200
  * endpoints, 40 resource attributes per pod (32 service/host/process/
@@ -28,7 +30,9 @@
  * Disk is also split into the columns every layout stores alike (trace,
  * span and parent ids, timestamp, duration: random or near-random, the same
  * bytes in all three) and the rest (the tags, attributes, status, …), the
- * part the layouts differ in. Every layout gets the same spans at
+ * part the layouts differ in: the span table's bytes on disk times the
+ * shared columns' share of a copy of the table in one wide part (small
+ * parts are compact and have no per-column sizes). Every layout gets the same spans at
  * a fixed offered rate (`--rate`, default 200,000 spans/s; when the store
  * cannot keep up the queue blocks and the achieved rate is printed).
  *
@@ -67,6 +71,7 @@ function arg(name: string, dflt: number): number {
 const SPANS = arg('spans', 10_000_000);
 const RATE = arg('rate', 200_000);
 const ZERO_CODE = process.argv.includes('--zero-code');
+const COLUMNS = process.argv.includes('--columns');
 /** The span columns every layout stores alike: random ids and times. */
 const COMMON_COLUMNS = ['TraceId', 'SpanId', 'ParentSpanId', 'Timestamp', 'Duration'];
 
@@ -115,12 +120,22 @@ async function bytesOnDisk(store: SqlStore, database: string, lookup: string): P
   return [Number(r.rows[0][0]), Number(r.rows[0][1])];
 }
 
-/** Compressed bytes of the span table's columns that every layout stores alike ({@link COMMON_COLUMNS}). */
-async function commonBytes(store: SqlStore, database: string, table: string): Promise<number> {
-  const r = await store.query(
-    `SELECT sum(data_compressed_bytes) FROM system.columns WHERE database = '${database}' AND table = '${table}' AND name IN (${COMMON_COLUMNS.map((c) => `'${c}'`).join(', ')})`,
-  );
-  return Number(r.rows[0][0]);
+/**
+ * Compressed bytes per column of the span table. Small parts are compact
+ * (one file, no per-column sizes), so the rows are copied, in the table's
+ * sort order and with its codecs, into one wide part of a scratch table,
+ * which is measured and dropped.
+ */
+async function columnBytes(store: SqlStore & { command(sql: string): Promise<void> }, database: string, table: string): Promise<Array<[string, number, number]>> {
+  const key = await store.query(`SELECT sorting_key FROM system.tables WHERE database = '${database}' AND name = '${table}'`);
+  const scratch = `${database}.column_sizes`;
+  await store.command(`DROP TABLE IF EXISTS ${scratch}`);
+  await store.command(`CREATE TABLE ${scratch} AS ${database}.${table} ENGINE = MergeTree ORDER BY (${String(key.rows[0][0])}) SETTINGS min_bytes_for_wide_part = 0, min_rows_for_wide_part = 0`);
+  await store.command(`INSERT INTO ${scratch} SELECT * FROM ${database}.${table}`);
+  await store.command(`OPTIMIZE TABLE ${scratch} FINAL`);
+  const r = await store.query(`SELECT name, data_compressed_bytes, data_uncompressed_bytes FROM system.columns WHERE database = '${database}' AND table = 'column_sizes' ORDER BY data_compressed_bytes DESC`);
+  await store.command(`DROP TABLE ${scratch}`);
+  return r.rows.map((x) => [String(x[0]), Number(x[1]), Number(x[2])]);
 }
 
 async function timed(store: SqlStore, sql: string, params?: Record<string, string>): Promise<{ ms: number; rows: unknown[][] }> {
@@ -182,7 +197,20 @@ async function run(layout: Layout, dataDir: string): Promise<Result> {
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
   const [bytes, uncompressed] = await bytesOnDisk(store, database, 'otel_traces_trace_id_ts');
-  const common = await commonBytes(store, database, layout === 'smart' ? 'otel_traces_encoded' : 'otel_traces');
+  const spanTable = layout === 'smart' ? 'otel_traces_encoded' : 'otel_traces';
+  const cols = await columnBytes(store as SqlStore & { command(sql: string): Promise<void> }, database, spanTable);
+  // The shared columns' share of the span table, applied to its bytes on disk.
+  const measured = cols.reduce((a, c) => a + c[1], 0);
+  const shared = cols.filter((c) => COMMON_COLUMNS.includes(c[0])).reduce((a, c) => a + c[1], 0);
+  const tableBytes = Number((await store.query(`SELECT sum(bytes_on_disk) FROM system.parts WHERE active AND database = '${database}' AND table = '${spanTable}'`)).rows[0][0]);
+  const common = measured > 0 ? (tableBytes * shared) / measured : 0;
+  if (COLUMNS) {
+    const others = await store.query(
+      `SELECT table, sum(bytes_on_disk) FROM system.parts WHERE active AND database = '${database}' AND table NOT IN ('${spanTable}', 'otel_traces_trace_id_ts') AND table NOT LIKE '%migrations' GROUP BY table`,
+    );
+    console.log(`  ${layout} by column (compressed / raw MB, one wide part): ${cols.map((c) => `${c[0]} ${(c[1] / 1e6).toFixed(1)}/${(c[2] / 1e6).toFixed(0)}`).join(', ')}`);
+    if (others.rows.length) console.log(`  ${layout} other tables (MB on disk): ${others.rows.map((r) => `${String(r[0])} ${(Number(r[1]) / 1e6).toFixed(2)}`).join(', ')}`);
+  }
 
   // Queries: the middle hour of the data, the busiest service, a trace from the middle, a label.
   const from = gen.startNs + (BigInt(sent) * gen.stepNs) / 4n;
