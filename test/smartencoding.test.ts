@@ -23,7 +23,7 @@ import path from 'node:path';
 import { ComponentID, type Host } from '../pipeline/component';
 import { ConfigError } from '../pipeline/errors';
 import { Logger } from '../pipeline/logger';
-import { SpanKind, StatusCode, type Span, type Traces } from '../pipeline/pdata';
+import { SpanKind, StatusCode, type Logs, type Span, type Traces } from '../pipeline/pdata';
 import type { SqlStore } from '../pipeline/storage';
 import { Telemetry } from '../pipeline/telemetry';
 import { factory } from '../exporters/clickhouse';
@@ -31,7 +31,7 @@ import type { ClickHouseExporter } from '../exporters/clickhouse/exporter';
 import { sipHash64 } from '../exporters/clickhouse/siphash';
 import { RemoteStore } from '../exporters/clickhouse/store-remote';
 import { tableNames } from '../exporters/clickhouse/schema';
-import { backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
+import { backfillLogStatements, backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
 import { findTraces, operations, services, traceById } from '../server/query/jaeger';
 import { startClickHouseServer } from './helpers/clickhouse-server';
 import { TaggedSpans } from './helpers/tagged-spans';
@@ -47,7 +47,7 @@ function create(database: string, smart: boolean): ClickHouseExporter {
   return factory.create(
     { id: new ComponentID('clickhouse', database), kind: 'exporter', logger: new Logger('error', {}, () => undefined), telemetry: new Telemetry('normal').forComponent('exporter', 'clickhouse') },
     cfg,
-    new Set(['traces']),
+    new Set(['traces', 'logs']),
   ) as ClickHouseExporter;
 }
 
@@ -61,6 +61,53 @@ async function start(database: string, smart: boolean): Promise<ClickHouseExport
 async function send(e: ClickHouseExporter, batches: Traces[]): Promise<void> {
   for (const b of batches) await e.consumers.traces!.consume(b);
   await (e.consumers.traces as unknown as { idle(): Promise<void> }).idle();
+}
+
+async function sendLogs(e: ClickHouseExporter, batches: Logs[]): Promise<void> {
+  for (const b of batches) await e.consumers.logs!.consume(b);
+  await (e.consumers.logs as unknown as { idle(): Promise<void> }).idle();
+}
+
+/** Log records of the generator's pods (their full resources, labels and annotations), plus odd resources. */
+function logData(): Logs[] {
+  const gen = new TaggedSpans({ services: 6, pods: 30, endpoints: 24, seed: 42 });
+  const out: Logs[] = [];
+  for (let b = 0; b < 3; b++) {
+    out.push({
+      resourceLogs: gen.resources.map((attributes, p) => ({
+        resource: { attributes, droppedAttributesCount: 0 },
+        schemaUrl: '',
+        scopeLogs: [
+          {
+            scope: { name: p % 2 ? 'app-logger' : 'access-log', version: '2.1', attributes: {}, droppedAttributesCount: 0 },
+            schemaUrl: '',
+            logRecords: [0, 1, 2].map((i) => ({
+              timeUnixNano: T0 + BigInt((b * 100 + p) * 3 + i) * 1_000_000_000n,
+              observedTimeUnixNano: 0n,
+              severityNumber: i === 2 ? 17 : 9,
+              severityText: i === 2 ? 'ERROR' : 'INFO',
+              body: `request ${b}-${p}-${i} ${i === 2 ? 'failed' : 'done'}`,
+              attributes: { 'log.file.name': 'app.log', n: i },
+              droppedAttributesCount: 0,
+              flags: 1,
+              traceId: i === 0 ? '00000000000000000000000000000003' : '',
+              spanId: '',
+              eventName: '',
+            })),
+          },
+        ],
+      })),
+    });
+  }
+  const odd = oddBatch();
+  out.push({
+    resourceLogs: odd.resourceSpans.map((rs) => ({
+      resource: rs.resource,
+      schemaUrl: '',
+      scopeLogs: [{ scope: rs.scopeSpans[0].scope, schemaUrl: '', logRecords: rs.scopeSpans[0].spans.map((sp) => ({ timeUnixNano: sp.startTimeUnixNano, observedTimeUnixNano: 0n, severityNumber: 5, severityText: 'DEBUG', body: sp.name, attributes: {}, droppedAttributesCount: 0, flags: 0, traceId: sp.traceId, spanId: sp.spanId, eventName: 'odd' })) }],
+    })),
+  });
+  return out;
 }
 
 const T0 = 1_767_225_600_000_000_000n;
@@ -129,6 +176,9 @@ beforeAll(async () => {
   const batches = data();
   await send(smart, batches);
   await send(plain, batches);
+  const logs = logData();
+  await sendLogs(smart, logs);
+  await sendLogs(plain, logs);
   smartStore = smart.store() as SqlStore & { rewrite(sql: string): string };
   plainStore = plain.store()!;
 }, 120_000);
@@ -183,6 +233,12 @@ const SUITE: Array<[string, string, boolean, Record<string, string | string[]>?]
   ['zero-code ends: client pods calling a server deployment', "SELECT SpanAttributes['metaflow.client.k8s.pod.name'] AS pod, count() FROM otel_traces WHERE SpanAttributes['metaflow.server.k8s.deployment.name'] = 'svc-03' AND SpanAttributes['metaflow.l7_protocol'] = 'HTTP' GROUP BY pod ORDER BY pod", true],
   ['zero-code ends: by client host and process, with a LIKE', "SELECT SpanAttributes['metaflow.client.host.name'] AS h, SpanAttributes['metaflow.client.process.executable.name'] AS p, count() FROM otel_traces WHERE SpanAttributes['metaflow.endpoint'] LIKE '%/users/%' AND SpanAttributes['metaflow.client.port'] != '' GROUP BY h, p ORDER BY h, p", true],
   ['group by an encoded span attribute', "SELECT SpanAttributes['db.operation.name'] AS op, SpanAttributes['http.request.method'] AS m, count() FROM otel_traces GROUP BY op, m ORDER BY op, m", false],
+  ['logs: group by service', 'SELECT ServiceName, count(), countIf(SeverityText = \'ERROR\') FROM otel_logs GROUP BY ServiceName ORDER BY ServiceName', false],
+  ['logs: a service’s records', "SELECT Body, SeverityText, ScopeName FROM otel_logs WHERE ServiceName = 'svc-01' ORDER BY Timestamp, Body", true],
+  ['logs: a label filter and a scope (a string in logs)', "SELECT ServiceName, count() FROM otel_logs WHERE ResourceAttributes['k8s.pod.label.tier'] IN ('data', 'frontend') AND ScopeName = 'app-logger' GROUP BY ServiceName ORDER BY ServiceName", true],
+  ['logs: odd names', "SELECT Body, ResourceAttributes FROM otel_logs WHERE ServiceName LIKE 'quote%' OR ServiceName = {s:String} ORDER BY Body", true, { s: 'nul\u0000byte' }],
+  ['logs: the resource of every record', "SELECT ResourceAttributes['k8s.pod.name'] AS pod, count() FROM otel_logs GROUP BY pod ORDER BY pod", false],
+  ['logs joined to spans by trace id', "SELECT l.ServiceName, s.SpanName, count() FROM otel_logs AS l INNER JOIN otel_traces AS s ON l.TraceId = s.TraceId WHERE l.ServiceName != 'svc-05' GROUP BY l.ServiceName, s.SpanName ORDER BY l.ServiceName, s.SpanName", true],
   [
     'trace by id with the lookup table',
     `WITH (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId = {id:String}) AS range
@@ -227,6 +283,16 @@ describe('SmartEncoding returns the same answers as plain strings (chDB)', () =>
     expect(ids.rows).toEqual([[sipHash64('svc-01').toString()]]);
   });
 
+  test('logs: SELECT * has the contrib columns with the same values; resources are stored once, not per record', async () => {
+    const a = await smartStore.query('SELECT * EXCEPT (ServiceNameId, ResourceId) FROM otel_logs ORDER BY Timestamp, Body');
+    const b = await plainStore.query('SELECT * FROM otel_logs ORDER BY Timestamp, Body');
+    expect(a.columns.map((c) => c.name)).toEqual(b.columns.map((c) => c.name));
+    expect(a.rows).toEqual(b.rows);
+    expect(a.rows.length).toBeGreaterThan(200);
+    const cols = await smartStore.query("SELECT name FROM system.columns WHERE database = 'se_smart' AND table = 'otel_logs_encoded' AND name LIKE '%Resource%' ORDER BY name");
+    expect(cols.rows).toEqual([['ResourceId'], ['ResourceSchemaUrl']]);
+  });
+
   test('name filters run on the primary key', async () => {
     const explain = await smartStore.query("EXPLAIN indexes = 1 SELECT count() FROM otel_traces WHERE ServiceName = 'svc-01'");
     const text = explain.rows.map((r) => String(r[0])).join('\n');
@@ -242,6 +308,14 @@ describe('SmartEncoding returns the same answers as plain strings (chDB)', () =>
     const found = await findTraces(smartStore, q);
     expect(found.length).toBeGreaterThan(0);
     expect(found).toEqual(await findTraces(plainStore, q));
+    // Tags on an encoded span attribute and on a resource label, and a key that must stay a parameter.
+    const tagSets: Array<Record<string, string>> = [{ 'metaflow.server.k8s.deployment.name': 'svc-02', 'metaflow.l7_protocol': 'HTTP' }, { 'k8s.pod.label.tier': 'data' }, { "odd'key": 'x' }];
+    for (const tags of tagSets) {
+      const tq = { ...q, service: undefined, tags };
+      const a = await findTraces(smartStore, tq);
+      expect(a).toEqual(await findTraces(plainStore, tq));
+      if (!("odd'key" in tags)) expect(a.length).toBeGreaterThan(0);
+    }
     const one = await traceById(smartStore, found[0].traceID);
     expect(one).toEqual(await traceById(plainStore, found[0].traceID));
     expect(one?.spans.length).toBeGreaterThan(1);
@@ -268,10 +342,16 @@ describe('SmartEncoding migration and switch', () => {
     const before = await start('se_convert', false);
     const batches = data();
     await send(before, batches);
+    await sendLogs(before, logData());
     await before.shutdown();
     const after = await start('se_convert', true);
     const st = after.store()!;
     const layout = await st.query("SELECT name, engine FROM system.tables WHERE database = 'se_convert' AND name LIKE 'otel_traces%' ORDER BY name");
+    const logLayout = await st.query("SELECT name, engine FROM system.tables WHERE database = 'se_convert' AND name LIKE 'otel_logs%' ORDER BY name");
+    expect(logLayout.rows).toEqual([
+      ['otel_logs', 'View'],
+      ['otel_logs_encoded', 'MergeTree'],
+    ]);
     expect(layout.rows).toEqual([
       ['otel_traces', 'View'],
       ['otel_traces_encoded', 'MergeTree'],
@@ -306,6 +386,12 @@ describe('SmartEncoding migration and switch', () => {
       "ALTER TABLE se_v200.otel_traces_encoded UPDATE SpanAttributes = mapUpdate(SpanAttributes, mapApply((k, v) -> (k, dictGet('se_v200.otel_tags_dict', 'Value', v)), SpanTagIds)) WHERE 1 SETTINGS mutations_sync = 2",
     );
     await st.command('DROP TABLE se_v200.otel_traces_plain');
+    await st.command('CREATE TABLE se_v200.otel_logs_plain AS se_plain.otel_logs');
+    await st.command('INSERT INTO se_v200.otel_logs_plain SELECT * FROM se_plain.otel_logs');
+    for (const sql of backfillLogStatements(o, 'otel_logs_plain')) await st.command(sql);
+    await st.command('DROP TABLE se_v200.otel_logs_plain');
+    await st.command('SYSTEM RELOAD DICTIONARY se_v200.otel_resources_dict');
+    await st.command('SYSTEM RELOAD DICTIONARY se_v200.otel_tags_dict');
     await st.command('DROP VIEW se_v200.otel_traces');
     await st.command('ALTER TABLE se_v200.otel_traces_encoded DROP COLUMN SpanTagIds');
     const oldView = tracesView(o).replace(/mapUpdate\(SpanAttributes, .*\) AS SpanAttributes/, 'SpanAttributes').replace(',\n    SpanTagIds', '');
@@ -340,7 +426,7 @@ describe('SmartEncoding migration and switch', () => {
       err = x;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect(String((err as Error).message)).toMatch(/smart_encoding: database "se_smart" stores spans SmartEncoded.*keep smart_encoding: true/);
+    expect(String((err as Error).message)).toMatch(/smart_encoding: database "se_smart" stores spans and logs SmartEncoded.*otel_logs is a view over otel_logs_encoded.*keep smart_encoding: true/);
   });
 });
 

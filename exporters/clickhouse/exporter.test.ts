@@ -565,7 +565,7 @@ describe('clickhouse exporter (embedded chDB)', () => {
     const r = await rows(exp.store()!, "SELECT name, extract(create_table_query, 'SETTINGS (.*)$') FROM system.tables WHERE database = 'rt_settings' AND name LIKE 'otel%' AND engine LIKE '%MergeTree' ORDER BY name");
     const wide = 'index_granularity = 8192, ttl_only_drop_parts = 1, min_bytes_for_wide_part = 134217728';
     expect(r).toEqual([
-      ['otel_logs', wide],
+      ['otel_logs_encoded', wide],
       ['otel_metrics_exponential_histogram', wide],
       ['otel_metrics_gauge', wide],
       ['otel_metrics_histogram', wide],

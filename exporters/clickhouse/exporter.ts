@@ -44,11 +44,11 @@ import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { MetricRows, type MetricKind } from './rows-metrics';
 import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
-import { SmartTraceRows, TagRegistry } from './rows-smart';
+import { SmartLogRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
 import { TraceRows } from './rows-traces';
 import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from './schema';
 import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
-import { migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
+import { logLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
 import { withSmartQueries } from './smartencoding';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
@@ -77,6 +77,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly telemetry: ComponentTelemetry;
   private readonly traceRows: Pool<TraceRows>;
   private readonly smartRows: Pool<SmartTraceRows>;
+  private readonly smartLogRows: Pool<SmartLogRows>;
   /** Tags and resources known to be stored (SmartEncoding). */
   private readonly registry = new TagRegistry();
   private readonly logRows: Pool<LogRows>;
@@ -109,6 +110,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     const keep = cfg.queue.num_consumers + 1;
     this.traceRows = new Pool(() => new TraceRows(), keep);
     this.smartRows = new Pool(() => new SmartTraceRows(this.registry), keep);
+    this.smartLogRows = new Pool(() => new SmartLogRows(this.registry), keep);
     this.logRows = new Pool(() => new LogRows(), keep);
     this.metricRows = new Pool(() => new MetricRows(), keep);
     this.flowLogRows = new Pool(() => new FlowLogRows(), keep);
@@ -205,9 +207,12 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     };
     // Exporters sharing an embedded engine would otherwise race on the same migrations.
     const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}|${smart ? 'smart' : 'plain'}`, run) : await run();
-    if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') {
+    const encodedViews: string[] = [];
+    if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}`);
+    if (!smart && (await logLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.logs} is a view over ${smartNames(o.database, o.tables).logsEncoded}`);
+    if (encodedViews.length) {
       throw new ConfigError([
-        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores spans SmartEncoded (${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}); ` +
+        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores spans and logs SmartEncoded (${encodedViews.join(', ')}); ` +
           'keep smart_encoding: true for it, or give this exporter another database',
       ]);
     }
@@ -268,12 +273,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       } catch (err) {
         throw this.encodeError(err, 'spans', countItems('traces', data));
       }
-      const tags = rows.tagBlock.rows > 0;
-      const resources = rows.resourceBlock.rows > 0;
-      if (tags) await this.insert(store, TAGS_TABLE, rows.tagBlock, abort);
-      if (resources) await this.insert(store, RESOURCES_TABLE, rows.resourceBlock, abort);
-      for (const sql of reloadStatements(this.cfg.database, { tags, resources }, this.cfg.cluster)) await this.command(store, sql);
-      rows.commit();
+      await this.writeTags(store, rows.tags, abort);
       if (rows.block.rows > 0) {
         const names = smartNames(this.cfg.database, this.cfg.tables);
         await this.insert(store, names.encoded, rows.block, abort, names.view);
@@ -282,6 +282,16 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       rows.reset();
       this.smartRows.give(rows);
     }
+  }
+
+  /** A batch's new tags and resources, then a reload of the dictionaries that got rows: before the batch's own rows, so names always resolve. */
+  private async writeTags(store: TelemetryStore, t: SmartTags, abort: AbortSignal): Promise<void> {
+    const tags = t.tagBlock.rows > 0;
+    const resources = t.resourceBlock.rows > 0;
+    if (tags) await this.insert(store, TAGS_TABLE, t.tagBlock, abort);
+    if (resources) await this.insert(store, RESOURCES_TABLE, t.resourceBlock, abort);
+    for (const sql of reloadStatements(this.cfg.database, { tags, resources }, this.cfg.cluster)) await this.command(store, sql);
+    t.commit();
   }
 
   private async sendTraces(data: Traces, abort: AbortSignal): Promise<void> {
@@ -330,6 +340,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   }
 
   private async insertLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {
+    if (this.cfg.smartEncoding) return this.insertSmartLogs(store, data, abort);
     const rows = this.logRows.take();
     try {
       try {
@@ -341,6 +352,26 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     } finally {
       rows.block.reset();
       this.logRows.give(rows);
+    }
+  }
+
+  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded log rows. */
+  private async insertSmartLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {
+    const rows = this.smartLogRows.take();
+    try {
+      try {
+        rows.append(data);
+      } catch (err) {
+        throw this.encodeError(err, 'log records', countItems('logs', data));
+      }
+      await this.writeTags(store, rows.tags, abort);
+      if (rows.block.rows > 0) {
+        const names = smartNames(this.cfg.database, this.cfg.tables);
+        await this.insert(store, names.logsEncoded, rows.block, abort, names.logsView);
+      }
+    } finally {
+      rows.reset();
+      this.smartLogRows.give(rows);
     }
   }
 

@@ -7,9 +7,41 @@
  * `ServiceName` comes from the resource's `service.name`. `TimestampTime` is
  * left to its column DEFAULT (`toDateTime(Timestamp)`).
  */
-import type { Logs } from '../../pipeline/pdata';
-import { Int64Column, MapColumn, NativeBlock, StringColumn, UInt8Column } from './native';
-import { encodeMap, encodeString, putAttributes, putEncodedMap, putValue, serviceName } from './rows';
+import type { Attributes, Logs } from '../../pipeline/pdata';
+import { Int64Column, MapColumn, NativeBlock, StringColumn, UInt8Column, type Column } from './native';
+import { encodeMap, encodeString, putAttributes, putEncodedMap, putValue, serviceName, type EncodedMap } from './rows';
+
+/**
+ * How a log row stores its resource: the columns, a call per resource group
+ * and one per row. The contrib table's are {@link PlainResourceColumns};
+ * SmartEncoding's (ids) are in rows-smart.ts.
+ */
+export interface ResourceColumns {
+  readonly columns: readonly Column[];
+  /** Called once per resource group, before its rows. */
+  group(resource: Attributes): void;
+  /** Appends the current group's values to one row. */
+  putRow(): void;
+}
+
+/** `ServiceName` and `ResourceAttributes` as strings, encoded once per group. */
+export class PlainResourceColumns implements ResourceColumns {
+  private readonly service = new StringColumn('ServiceName');
+  private readonly attributes = new MapColumn('ResourceAttributes');
+  readonly columns = [this.service, this.attributes];
+  private serviceBytes: Uint8Array = new Uint8Array(0);
+  private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
+
+  group(resource: Attributes): void {
+    this.attrs = encodeMap(resource);
+    this.serviceBytes = encodeString(serviceName(resource));
+  }
+
+  putRow(): void {
+    this.service.putEncodedValues(this.serviceBytes, 1);
+    putEncodedMap(this.attributes, this.attrs);
+  }
+}
 
 /** Builds `otel_logs` blocks; reuse one instance for many batches (call `block.reset()` between). */
 export class LogRows {
@@ -19,10 +51,8 @@ export class LogRows {
   private readonly traceFlags = new UInt8Column('TraceFlags');
   private readonly severityText = new StringColumn('SeverityText');
   private readonly severityNumber = new UInt8Column('SeverityNumber');
-  private readonly service = new StringColumn('ServiceName');
   private readonly body = new StringColumn('Body');
   private readonly resourceSchemaUrl = new StringColumn('ResourceSchemaUrl');
-  private readonly resourceAttributes = new MapColumn('ResourceAttributes');
   private readonly scopeSchemaUrl = new StringColumn('ScopeSchemaUrl');
   private readonly scopeName = new StringColumn('ScopeName');
   private readonly scopeVersion = new StringColumn('ScopeVersion');
@@ -31,31 +61,33 @@ export class LogRows {
   private readonly eventName = new StringColumn('EventName');
 
   /** The block the rows go to. */
-  readonly block = new NativeBlock([
+  readonly block: NativeBlock;
+
+  constructor(private readonly resource: ResourceColumns = new PlainResourceColumns()) {
+    this.block = new NativeBlock([
     this.timestamp,
     this.traceId,
     this.spanId,
     this.traceFlags,
     this.severityText,
     this.severityNumber,
-    this.service,
+    ...this.resource.columns,
     this.body,
     this.resourceSchemaUrl,
-    this.resourceAttributes,
     this.scopeSchemaUrl,
     this.scopeName,
     this.scopeVersion,
     this.scopeAttributes,
-    this.logAttributes,
-    this.eventName,
-  ]);
+      this.logAttributes,
+      this.eventName,
+    ]);
+  }
 
   /** Appends every log record of the batch as one row each. */
   append(logs: Logs): void {
     for (const rl of logs.resourceLogs) {
-      const resource = rl.resource.attributes;
-      const resAttrs = encodeMap(resource);
-      const service = encodeString(serviceName(resource));
+      const resource = this.resource;
+      resource.group(rl.resource.attributes);
       const resUrl = rl.schemaUrl;
       for (const sl of rl.scopeLogs) {
         const scopeAttrs = encodeMap(sl.scope.attributes);
@@ -68,10 +100,9 @@ export class LogRows {
           this.traceFlags.put(r.flags & 0xff);
           this.severityText.put(r.severityText);
           this.severityNumber.put(r.severityNumber & 0xff);
-          this.service.putEncodedValues(service, 1);
+          resource.putRow();
           putValue(this.body, r.body);
           this.resourceSchemaUrl.put(resUrl);
-          putEncodedMap(this.resourceAttributes, resAttrs);
           this.scopeSchemaUrl.put(sl.schemaUrl);
           this.scopeName.put(sl.scope.name);
           this.scopeVersion.put(sl.scope.version);

@@ -15,9 +15,10 @@
  * once; tag strings already written are found in the {@link TagRegistry}
  * without hashing.
  */
-import { anyValueToString, type Attributes, type Traces } from '../../pipeline/pdata';
+import { anyValueToString, type Attributes, type Logs, type Traces } from '../../pipeline/pdata';
 import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
 import { encodeMap, putEncodedMap, putValue, serviceName } from './rows';
+import { LogRows, type ResourceColumns } from './rows-logs';
 import { SpanColumns } from './rows-traces';
 import { isSpanTagKey, SPAN_TAG_KIND } from './schema-smart';
 import { sipHash64 } from './siphash';
@@ -87,8 +88,136 @@ export function resourceId(attrs: Attributes): bigint {
   return sipHash64(s);
 }
 
+/**
+ * The tags and resources of one batch that are not yet known to be stored:
+ * the `otel_tags` and `otel_resources` rows the exporter writes before the
+ * batch's own rows. Shared by the span and log row builders.
+ */
+export class SmartTags {
+  private readonly tagKind = new StringColumn('Kind');
+  private readonly tagId = new Int64Column('Id', 'UInt64');
+  private readonly tagValue = new StringColumn('Value');
+  /** `otel_tags` rows. */
+  readonly tagBlock = new NativeBlock([this.tagKind, this.tagId, this.tagValue]);
+
+  private readonly resId = new Int64Column('ResourceId', 'UInt64');
+  private readonly resService = new StringColumn('ServiceName');
+  private readonly resAttributes = new MapColumn('Attributes');
+  /** `otel_resources` rows. */
+  readonly resourceBlock = new NativeBlock([this.resId, this.resService, this.resAttributes]);
+
+  private readonly newTags: Array<{ kind: string; value: string; id: bigint }> = [];
+  private readonly newResources: bigint[] = [];
+  /** This batch's new tags by kind, so a value repeated in the batch is written once. */
+  private readonly batchTags = new Map<string, Map<string, bigint>>();
+  private readonly batchResources = new Set<bigint>();
+
+  constructor(readonly registry: TagRegistry) {}
+
+  /** The id of `value` of `kind` (`known`: the registry's map of the kind), queueing its tag row when it is not known to be stored. */
+  id(kind: string, known: Map<string, bigint>, value: string): bigint {
+    const id = known.get(value);
+    if (id !== undefined) return id;
+    let batch = this.batchTags.get(kind);
+    if (!batch) this.batchTags.set(kind, (batch = new Map()));
+    let nid = batch.get(value);
+    if (nid !== undefined) return nid;
+    nid = sipHash64(value);
+    batch.set(value, nid);
+    this.tagKind.put(kind);
+    this.tagId.putBigInt(nid);
+    this.tagValue.put(value);
+    this.newTags.push({ kind, value, id: nid });
+    return nid;
+  }
+
+  /** A resource's id, queueing its row when it is not known to be stored. */
+  resource(attrs: Attributes, service: string): bigint {
+    const rid = resourceId(attrs);
+    if (!this.registry.hasResource(rid) && !this.batchResources.has(rid)) {
+      this.batchResources.add(rid);
+      this.newResources.push(rid);
+      this.resId.putBigInt(rid);
+      this.resService.put(service);
+      putEncodedMap(this.resAttributes, encodeMap(attrs));
+    }
+    return rid;
+  }
+
+  /** Records this batch's tags and resources as stored (call after their blocks were inserted). */
+  commit(): void {
+    this.registry.commit(this.newTags, this.newResources);
+  }
+
+  /** Forgets the batch's tags and resources. */
+  reset(): void {
+    this.tagBlock.reset();
+    this.resourceBlock.reset();
+    this.newTags.length = 0;
+    this.newResources.length = 0;
+    this.batchTags.clear();
+    this.batchResources.clear();
+  }
+}
+
+/**
+ * A log table's resource as SmartEncoding stores it: `ServiceNameId` and
+ * `ResourceId` in place of rows-logs.ts's `ServiceName` and
+ * `ResourceAttributes` strings.
+ */
+export class SmartResourceColumns implements ResourceColumns {
+  private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
+  private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
+  readonly columns = [this.serviceNameId, this.resourceIdCol];
+  private readonly services: Map<string, bigint>;
+  private service = 0n;
+  private rid = 0n;
+
+  constructor(private readonly tags: SmartTags) {
+    this.services = tags.registry.kind('service');
+  }
+
+  group(resource: Attributes): void {
+    const service = serviceName(resource);
+    this.service = this.tags.id('service', this.services, service);
+    this.rid = this.tags.resource(resource, service);
+  }
+
+  putRow(): void {
+    this.serviceNameId.putBigInt(this.service);
+    this.resourceIdCol.putBigInt(this.rid);
+  }
+}
+
+/** Builds the SmartEncoding blocks of log batches: `otel_logs_encoded` rows plus the batch's new tags and resources. */
+export class SmartLogRows {
+  readonly tags: SmartTags;
+  private readonly rows: LogRows;
+
+  constructor(registry: TagRegistry) {
+    this.tags = new SmartTags(registry);
+    this.rows = new LogRows(new SmartResourceColumns(this.tags));
+  }
+
+  /** The encoded log rows. */
+  get block(): NativeBlock {
+    return this.rows.block;
+  }
+
+  append(logs: Logs): void {
+    this.rows.append(logs);
+  }
+
+  /** Forgets the batch (rows, pending tags and resources). */
+  reset(): void {
+    this.rows.block.reset();
+    this.tags.reset();
+  }
+}
+
 /** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
 export class SmartTraceRows {
+  readonly tags: SmartTags;
   private readonly spanTagIds = new IdMapColumn('SpanTagIds');
   private readonly span = new SpanColumns((m, attrs) => this.putSpanAttributes(m, attrs));
   private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
@@ -111,33 +240,16 @@ export class SmartTraceRows {
     ...this.span.tail.slice(1),
   ]);
 
-  private readonly tagKind = new StringColumn('Kind');
-  private readonly tagId = new Int64Column('Id', 'UInt64');
-  private readonly tagValue = new StringColumn('Value');
-  /** Tags of this batch not yet known to be stored: `otel_tags` rows. */
-  readonly tagBlock = new NativeBlock([this.tagKind, this.tagId, this.tagValue]);
-
-  private readonly resId = new Int64Column('ResourceId', 'UInt64');
-  private readonly resService = new StringColumn('ServiceName');
-  private readonly resAttributes = new MapColumn('Attributes');
-  /** Resources of this batch not yet known to be stored: `otel_resources` rows. */
-  readonly resourceBlock = new NativeBlock([this.resId, this.resService, this.resAttributes]);
-
-  private readonly newTags: Array<{ kind: string; value: string; id: bigint }> = [];
-  private readonly newResources: bigint[] = [];
-  /** This batch's new tags by kind, so a value repeated in the batch is written once. */
-  private readonly batchTags = new Map<string, Map<string, bigint>>();
-  private readonly batchResources = new Set<bigint>();
   private readonly services: Map<string, bigint>;
   private readonly spanNames: Map<string, bigint>;
   private readonly scopeNames: Map<string, bigint>;
   private readonly scopeVersions: Map<string, bigint>;
-
   private readonly spanTags: Map<string, bigint>;
   /** Keys seen, and whether they are stored as ids (bounded: keys are few, but a producer may invent them). */
   private readonly tagKeys = new Map<string, boolean>();
 
-  constructor(private readonly registry: TagRegistry) {
+  constructor(registry: TagRegistry) {
+    this.tags = new SmartTags(registry);
     this.spanTags = registry.kind(SPAN_TAG_KIND);
     this.services = registry.kind('service');
     this.spanNames = registry.kind('span_name');
@@ -145,21 +257,14 @@ export class SmartTraceRows {
     this.scopeVersions = registry.kind('scope_version');
   }
 
-  /** The id of `value`, queueing its tag row when it is not known to be stored. */
-  private id(kind: string, known: Map<string, bigint>, value: string): bigint {
-    const id = known.get(value);
-    if (id !== undefined) return id;
-    let batch = this.batchTags.get(kind);
-    if (!batch) this.batchTags.set(kind, (batch = new Map()));
-    let nid = batch.get(value);
-    if (nid !== undefined) return nid;
-    nid = sipHash64(value);
-    batch.set(value, nid);
-    this.tagKind.put(kind);
-    this.tagId.putBigInt(nid);
-    this.tagValue.put(value);
-    this.newTags.push({ kind, value, id: nid });
-    return nid;
+  /** `otel_tags` rows of this batch (see {@link SmartTags}). */
+  get tagBlock(): NativeBlock {
+    return this.tags.tagBlock;
+  }
+
+  /** `otel_resources` rows of this batch. */
+  get resourceBlock(): NativeBlock {
+    return this.tags.resourceBlock;
   }
 
   private isTagKey(key: string): boolean {
@@ -179,7 +284,7 @@ export class SmartTraceRows {
       if (this.isTagKey(k)) {
         const s = typeof v === 'string' ? v : anyValueToString(v);
         if (s !== '') {
-          ids.put(k, this.id(SPAN_TAG_KIND, this.spanTags, s));
+          ids.put(k, this.tags.id(SPAN_TAG_KIND, this.spanTags, s));
           continue;
         }
       }
@@ -193,27 +298,21 @@ export class SmartTraceRows {
   /** Appends every span of the batch as one row each. */
   append(traces: Traces): void {
     const common = this.span;
+    const tags = this.tags;
     for (const rs of traces.resourceSpans) {
       const resource = rs.resource.attributes;
       const service = serviceName(resource);
-      const serviceId = this.id('service', this.services, service);
-      const rid = resourceId(resource);
-      if (!this.registry.hasResource(rid) && !this.batchResources.has(rid)) {
-        this.batchResources.add(rid);
-        this.newResources.push(rid);
-        this.resId.putBigInt(rid);
-        this.resService.put(service);
-        putEncodedMap(this.resAttributes, encodeMap(resource));
-      }
+      const serviceId = tags.id('service', this.services, service);
+      const rid = tags.resource(resource, service);
       for (const ss of rs.scopeSpans) {
-        const scopeId = this.id('scope_name', this.scopeNames, ss.scope.name);
-        const versionId = this.id('scope_version', this.scopeVersions, ss.scope.version);
+        const scopeId = tags.id('scope_name', this.scopeNames, ss.scope.name);
+        const versionId = tags.id('scope_version', this.scopeVersions, ss.scope.version);
         const spans = ss.spans;
         for (let k = 0; k < spans.length; k++) {
           const span = spans[k];
           common.putSpan(span);
           this.serviceNameId.putBigInt(serviceId);
-          this.spanNameId.putBigInt(this.id('span_name', this.spanNames, span.name));
+          this.spanNameId.putBigInt(tags.id('span_name', this.spanNames, span.name));
           this.resourceIdCol.putBigInt(rid);
           this.scopeNameId.putBigInt(scopeId);
           this.scopeVersionId.putBigInt(versionId);
@@ -224,17 +323,12 @@ export class SmartTraceRows {
 
   /** Records this batch's tags and resources as stored (call after their blocks were inserted). */
   commit(): void {
-    this.registry.commit(this.newTags, this.newResources);
+    this.tags.commit();
   }
 
   /** Forgets the batch (all three blocks and the pending tags). */
   reset(): void {
     this.block.reset();
-    this.tagBlock.reset();
-    this.resourceBlock.reset();
-    this.newTags.length = 0;
-    this.newResources.length = 0;
-    this.batchTags.clear();
-    this.batchResources.clear();
+    this.tags.reset();
   }
 }

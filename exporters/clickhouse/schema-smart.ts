@@ -15,6 +15,7 @@
  * | `otel_resources_dict` | HASHED dictionary ResourceId → ServiceName, Attributes. |
  * | `T` | VIEW: the contrib columns (names through `dictGet`, `ResourceAttributes` from the resource dictionary, `SpanAttributes` the stored map with the encoded entries' names put back) plus the id columns. |
  * | `T_trace_id_ts_mv` | the trace-id lookup view, fed from `T_encoded`. |
+ * | `L_encoded`, `L` | the logs (`L`, default `otel_logs`) the same way: `ServiceNameId` and `ResourceId` in place of `ServiceName` and `ResourceAttributes`, sorted by (ServiceNameId, time); `L` a VIEW with the contrib columns in contrib order plus the ids. Log records share the tag and resource tables with spans, so an app's spans and logs name one resource row. |
  *
  * Ids. A tag's id is `sipHash64` of its UTF-8 bytes (siphash.ts computes the
  * same value in JS); a resource's id is `sipHash64` of
@@ -50,7 +51,10 @@
  * one per batch that has them; normalize span names upstream. The tag and
  * resource tables have no TTL: they grow with the distinct values seen.
  *
+ * Metrics keep the contrib tables (their resource maps are per row).
+ *
  * Migration. The series is recorded in `<database>.smart_schema_migrations`.
+ * Version 210 converts `otel_logs` as 200 converts `otel_traces`.
  * Version 201 adds `SpanTagIds` to a table made by 200 before it existed,
  * moves the existing rows' encoded attributes into it (a mutation, waited
  * for) and replaces the view. Version 200 converts a database whose `T` is still the contrib table:
@@ -74,6 +78,8 @@ import {
   flavouredEngine,
   ident,
   literal,
+  LOG_COLUMNS,
+  LOG_INDEXES,
   onCluster,
   qualified,
   settings,
@@ -104,6 +110,10 @@ export interface SmartNames {
   view: string;
   /** The storage table (`otel_traces_encoded`). */
   encoded: string;
+  /** The logs view users query (`otel_logs`). */
+  logsView: string;
+  /** The logs storage table (`otel_logs_encoded`). */
+  logsEncoded: string;
   tags: string;
   resources: string;
   tagsDict: string;
@@ -116,6 +126,8 @@ export function smartNames(database: string, tables: TableNames): SmartNames {
     database,
     view: tables.traces,
     encoded: `${tables.traces}_encoded`,
+    logsView: tables.logs,
+    logsEncoded: `${tables.logs}_encoded`,
     tags: TAGS_TABLE,
     resources: RESOURCES_TABLE,
     tagsDict: TAGS_DICT,
@@ -388,6 +400,63 @@ export function backfillStatements(o: SchemaOptions, plain: string): string[] {
   return out;
 }
 
+/** A column definition's name. */
+function columnName(def: string): string {
+  return def.slice(0, def.indexOf(' '));
+}
+
+/** The encoded logs table: `otel_logs` with `ServiceNameId` and `ResourceId` for its service and resource. */
+export function encodedLogsTable(o: SchemaOptions): string {
+  const n = smartNames(o.database, o.tables);
+  const columns = LOG_COLUMNS.map((c) => {
+    const name = columnName(c);
+    if (name === 'ServiceName') return 'ServiceNameId UInt64 CODEC(ZSTD(1))';
+    if (name === 'ResourceAttributes') return 'ResourceId UInt64 CODEC(ZSTD(1))';
+    return c;
+  });
+  return table(
+    o,
+    n.logsEncoded,
+    [...columns, LOG_INDEXES[0], 'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1', ...LOG_INDEXES.slice(1)],
+    [
+      'PARTITION BY toDate(TimestampTime)',
+      'PRIMARY KEY (ServiceNameId, TimestampTime)',
+      'ORDER BY (ServiceNameId, TimestampTime, Timestamp)',
+      ttlClause(o.ttlMs, 'TimestampTime'),
+      settings(o),
+    ],
+  );
+}
+
+/** `otel_logs` as a view over the encoded table: the contrib columns in contrib order, then the ids. */
+export function logsView(o: SchemaOptions): string {
+  const n = smartNames(o.database, o.tables);
+  const tags = literal(`${o.database}.${TAGS_DICT}`);
+  const res = literal(`${o.database}.${RESOURCES_DICT}`);
+  const cols = LOG_COLUMNS.map((c) => {
+    const name = columnName(c);
+    if (name === 'ServiceName') return `dictGet(${tags}, 'Value', ServiceNameId) AS ServiceName`;
+    if (name === 'ResourceAttributes') return `dictGet(${res}, 'Attributes', ResourceId) AS ResourceAttributes`;
+    return name;
+  });
+  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, n.logsView)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ServiceNameId', 'ResourceId'].join(',\n    ')}\nFROM ${qualified(o.database, n.logsEncoded)}`;
+}
+
+/** Statements copying a contrib-layout logs table `plain` into the encoded tables. */
+export function backfillLogStatements(o: SchemaOptions, plain: string): string[] {
+  const n = smartNames(o.database, o.tables);
+  const src = qualified(o.database, plain);
+  const names = LOG_COLUMNS.map(columnName).filter((c) => c !== 'TimestampTime');
+  const target = names.map((c) => (c === 'ServiceName' ? 'ServiceNameId' : c === 'ResourceAttributes' ? 'ResourceId' : c));
+  const values = names.map((c) => (c === 'ServiceName' ? 'sipHash64(ServiceName)' : c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : c));
+  return [
+    `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT 'service', sipHash64(ServiceName), ServiceName FROM ${src}`,
+    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
+      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
+    `INSERT INTO ${qualified(o.database, n.logsEncoded)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
+  ];
+}
+
 /** How the traces of a database are stored. */
 export type TraceLayout = 'none' | 'plain' | 'encoded';
 
@@ -396,6 +465,37 @@ export async function traceLayout(exec: SchemaExecutor, database: string, tables
   const rows = await exec.select(`SELECT engine FROM system.tables WHERE database = ${literal(database)} AND name = ${literal(tables.traces)}`);
   if (rows.length === 0) return 'none';
   return String(rows[0][0]) === 'View' ? 'encoded' : 'plain';
+}
+
+/** Whether the logs table is missing, the contrib table, or the SmartEncoding view. */
+export async function logLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
+  return traceLayout(exec, database, { ...tables, traces: tables.logs });
+}
+
+/**
+ * Converts a contrib table `name` (when `layout` says it still is one): runs
+ * `before`, renames it to `name_plain`, copies it into the encoded tables and
+ * drops it. A `name_plain` left by an interrupted run is copied again.
+ */
+async function convertPlain(
+  exec: SchemaExecutor,
+  o: SmartOptions,
+  name: string,
+  layout: TraceLayout,
+  before: string[],
+  backfill: (plain: string) => string[],
+): Promise<void> {
+  const cluster = onCluster(o);
+  const plain = `${name}_plain`;
+  if (layout === 'plain') {
+    for (const sql of before) await exec.command(sql);
+    await exec.command(`RENAME TABLE ${qualified(o.database, name)} TO ${qualified(o.database, plain)}${cluster}`);
+  }
+  const leftover = await exec.select(`SELECT count() FROM system.tables WHERE database = ${literal(o.database)} AND name = ${literal(plain)}`);
+  if (Number(leftover[0]?.[0] ?? 0) > 0) {
+    for (const sql of backfill(plain)) await exec.command(sql);
+    await exec.command(`DROP TABLE ${qualified(o.database, plain)}${cluster}`);
+  }
 }
 
 /** Statements reloading the dictionaries whose tables got new rows (on every replica of `cluster`, when set). */
@@ -426,17 +526,9 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
   if (!done.has(200)) {
     const n = smartNames(o.database, o.tables);
     for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedTracesTable(o)]) await exec.command(sql);
-    const plain = `${n.view}_plain`;
-    if ((await traceLayout(exec, o.database, o.tables)) === 'plain') {
-      // The contrib table's trace-id view would keep feeding from the renamed table.
-      await exec.command(`DROP VIEW IF EXISTS ${qualified(o.database, `${o.tables.traceIdTs}_mv`)}${cluster}`);
-      await exec.command(`RENAME TABLE ${qualified(o.database, n.view)} TO ${qualified(o.database, plain)}${cluster}`);
-    }
-    const leftover = await exec.select(`SELECT count() FROM system.tables WHERE database = ${literal(o.database)} AND name = ${literal(plain)}`);
-    if (Number(leftover[0]?.[0] ?? 0) > 0) {
-      for (const sql of backfillStatements(o, plain)) await exec.command(sql);
-      await exec.command(`DROP TABLE ${qualified(o.database, plain)}${cluster}`);
-    }
+    // The contrib table's trace-id view would keep feeding from the renamed table.
+    const dropMv = `DROP VIEW IF EXISTS ${qualified(o.database, `${o.tables.traceIdTs}_mv`)}${cluster}`;
+    await convertPlain(exec, o, n.view, await traceLayout(exec, o.database, o.tables), [dropMv], (plain) => backfillStatements(o, plain));
     await exec.command(tracesView(o));
     await exec.command(encodedTraceIdTsView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (200, 'smart encoding of traces', ${literal(key)})`);
@@ -461,6 +553,15 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     await exec.command(tracesView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (201, 'span attributes as tag ids', ${literal(key)})`);
     applied.push(201);
+  }
+  if (!done.has(210)) {
+    // Logs: the same as 200 for otel_logs (service and resource as ids, the contrib table converted).
+    const n = smartNames(o.database, o.tables);
+    for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedLogsTable(o)]) await exec.command(sql);
+    await convertPlain(exec, o, n.logsView, await logLayout(exec, o.database, o.tables), [], (plain) => backfillLogStatements(o, plain));
+    await exec.command(logsView(o));
+    await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (210, 'smart encoding of logs', ${literal(key)})`);
+    applied.push(210);
   }
   return applied;
 }

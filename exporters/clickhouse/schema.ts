@@ -230,35 +230,41 @@ export function traceIdTsView(o: SchemaOptions): string {
   );
 }
 
+/** The columns of `otel_logs`, in contrib order (the SmartEncoding table derives its own from them). */
+export const LOG_COLUMNS: readonly string[] = [
+  'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
+  'TimestampTime DateTime DEFAULT toDateTime(Timestamp)',
+  'TraceId String CODEC(ZSTD(1))',
+  'SpanId String CODEC(ZSTD(1))',
+  'TraceFlags UInt8',
+  'SeverityText LowCardinality(String) CODEC(ZSTD(1))',
+  'SeverityNumber UInt8',
+  'ServiceName LowCardinality(String) CODEC(ZSTD(1))',
+  'Body String CODEC(ZSTD(1))',
+  'ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1))',
+  `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+  'ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1))',
+  'ScopeName String CODEC(ZSTD(1))',
+  'ScopeVersion LowCardinality(String) CODEC(ZSTD(1))',
+  `ScopeAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+  `LogAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+  'EventName String CODEC(ZSTD(1))',
+];
+
+/** The indexes of `otel_logs` other than on its resource. */
+export const LOG_INDEXES: readonly string[] = [
+  'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
+  ...attrIndexes('scope_attr', 'ScopeAttributes'),
+  ...attrIndexes('log_attr', 'LogAttributes'),
+  'INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
+];
+
 /** `otel_logs`: one row per log record. */
 export function logsTable(o: SchemaOptions): string {
   return table(
     o,
     o.tables.logs,
-    [
-      'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'TimestampTime DateTime DEFAULT toDateTime(Timestamp)',
-      'TraceId String CODEC(ZSTD(1))',
-      'SpanId String CODEC(ZSTD(1))',
-      'TraceFlags UInt8',
-      'SeverityText LowCardinality(String) CODEC(ZSTD(1))',
-      'SeverityNumber UInt8',
-      'ServiceName LowCardinality(String) CODEC(ZSTD(1))',
-      'Body String CODEC(ZSTD(1))',
-      'ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1))',
-      `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      'ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1))',
-      'ScopeName String CODEC(ZSTD(1))',
-      'ScopeVersion LowCardinality(String) CODEC(ZSTD(1))',
-      `ScopeAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      `LogAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      'EventName String CODEC(ZSTD(1))',
-      'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
-      ...attrIndexes('res_attr', 'ResourceAttributes'),
-      ...attrIndexes('scope_attr', 'ScopeAttributes'),
-      ...attrIndexes('log_attr', 'LogAttributes'),
-      'INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8',
-    ],
+    [...LOG_COLUMNS, LOG_INDEXES[0], ...attrIndexes('res_attr', 'ResourceAttributes'), ...LOG_INDEXES.slice(1)],
     [
       'PARTITION BY toDate(TimestampTime)',
       'PRIMARY KEY (ServiceName, TimestampTime)',

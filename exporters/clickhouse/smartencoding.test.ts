@@ -73,6 +73,16 @@ describe('SmartEncoding filter rewrite', () => {
     }
   });
 
+  test('the logs view: service and resource filters become id filters; columns only traces encode stay', () => {
+    expect(rw("SELECT Body FROM otel_logs WHERE ServiceName = 'cart' AND ResourceAttributes['k8s.pod.label.app'] = 'cart' AND ScopeName = 'x'")).toBe(
+      "SELECT Body FROM otel_logs WHERE ServiceNameId = sipHash64('cart') AND ResourceId IN (SELECT ResourceId FROM `metaflow`.`otel_resources` WHERE Attributes['k8s.pod.label.app'] = 'cart') AND ScopeName = 'x'",
+    );
+    // Joined with the traces view: only what both views encode.
+    expect(rw("SELECT 1 FROM otel_logs l JOIN otel_traces t ON l.TraceId = t.TraceId WHERE t.SpanName = 'GET /' AND l.ServiceName = 'cart'")).toBe(
+      "SELECT 1 FROM otel_logs l JOIN otel_traces t ON l.TraceId = t.TraceId WHERE t.SpanName = 'GET /' AND l.ServiceNameId = sipHash64('cart')",
+    );
+  });
+
   test('qualified columns and tables, quoted identifiers, the lookup table beside the view', () => {
     expect(rw("SELECT 1 FROM metaflow.otel_traces t WHERE t.`ServiceName` = 'a'")).toBe("SELECT 1 FROM metaflow.otel_traces t WHERE t.ServiceNameId = sipHash64('a')");
     expect(rw("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceName = 'a') > 0")).toBe("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceNameId = sipHash64('a')) > 0");
@@ -82,8 +92,8 @@ describe('SmartEncoding filter rewrite', () => {
 
   test('statements that read other tables, or where the rewrite would change the meaning, are left as written', () => {
     const unchanged = [
-      "SELECT count() FROM otel_logs WHERE ServiceName = 'cart'",
-      "SELECT 1 FROM otel_traces t JOIN otel_logs l ON t.TraceId = l.TraceId WHERE t.ServiceName = 'a'",
+      "SELECT count() FROM otel_metrics_sum WHERE ServiceName = 'cart'",
+      "SELECT 1 FROM otel_traces t JOIN otel_metrics_sum m ON t.ServiceName = m.ServiceName WHERE t.ServiceName = 'a'",
       "SELECT 1 FROM other.otel_traces WHERE ServiceName = 'a'",
       "SELECT 1 FROM otel_traces WHERE 'a' || ServiceName = 'xa'",
       "SELECT 1 FROM otel_traces WHERE ServiceName = 'x' || 'y'",

@@ -27,11 +27,15 @@
  * ServiceName` (grouped by the id anyway: the dictionary attribute is
  * INJECTIVE), names in the select list — is left to the view.
  *
+ * The `otel_logs` view is encoded too, for its ServiceName and
+ * ResourceAttributes (the same rewrites); a statement reading both views
+ * has only the columns both encode rewritten.
+ *
  * When not to rewrite. Only statements whose tables (every name after FROM
- * or JOIN) are the encoded view, or tables without these columns (the
+ * or JOIN) are encoded views, or tables without these columns (the
  * trace-id lookup table, the tag and resource tables), are rewritten; a
- * statement that also reads another table (`otel_logs` has a ServiceName
- * column and no ids), a CTE, or a table function, is run as written. A
+ * statement that also reads another table (the metrics tables have a
+ * ServiceName column and no ids), a CTE, or a table function, is run as written. A
  * comparison is only rewritten where nothing binding tighter than `=` sits
  * beside it (`'a' || ServiceName = 'x'` stays). Unrewritten statements
  * still give the same answers, only slower.
@@ -127,37 +131,45 @@ export interface RewriteContext {
   tables: TableNames;
 }
 
+/** The columns each encoded view can have rewritten. */
+const TRACE_VIEW_COLUMNS = new Set([...TRACE_TAG_COLUMNS.map((c) => c.name), 'ResourceAttributes', 'SpanAttributes']);
+const LOG_VIEW_COLUMNS = new Set(['ServiceName', 'ResourceAttributes']);
+
 /**
- * Whether every table the statement reads is the encoded view or a table
- * without the encoded column names; and at least one is the view.
+ * When every table the statement reads is an encoded view (traces, logs) or
+ * a table without the encoded column names, and at least one is a view:
+ * the columns that may be rewritten, those every view read has. Otherwise
+ * undefined.
  */
-function readsOnlyEncoded(tokens: Token[], sig: number[], ctx: RewriteContext, defaultDb: string): boolean {
+function readsOnlyEncoded(tokens: Token[], sig: number[], ctx: RewriteContext, defaultDb: string): Set<string> | undefined {
   const n = smartNames(ctx.database, ctx.tables);
   const neutral = new Set([ctx.tables.traceIdTs, TAGS_TABLE, RESOURCES_TABLE]);
-  let sawView = false;
+  let cols: Set<string> | undefined;
+  const see = (c: Set<string>) => (cols = cols ? new Set([...cols].filter((x) => c.has(x))) : c);
   for (let k = 0; k < sig.length; k++) {
     const kw = upper(tokens[sig[k]]);
     if (kw !== 'FROM' && kw !== 'JOIN') continue;
     const first = tokens[sig[k + 1]];
-    if (!first) return false;
+    if (!first) return undefined;
     if (first.type === 'op' && first.text === '(') continue;
     let db = defaultDb;
     let name = identName(first);
-    if (name === undefined) return false;
+    if (name === undefined) return undefined;
     let next = k + 2;
     if (tokens[sig[next]]?.text === '.') {
       db = name;
       name = identName(tokens[sig[next + 1]]);
-      if (name === undefined) return false;
+      if (name === undefined) return undefined;
       next += 2;
     }
     // A table function (`numbers(10)`, `file(…)`) or anything else unknown.
-    if (tokens[sig[next]]?.text === '(') return false;
-    if (db !== ctx.database) return false;
-    if (name === n.view) sawView = true;
-    else if (!neutral.has(name)) return false;
+    if (tokens[sig[next]]?.text === '(') return undefined;
+    if (db !== ctx.database) return undefined;
+    if (name === n.view) see(TRACE_VIEW_COLUMNS);
+    else if (name === n.logsView) see(LOG_VIEW_COLUMNS);
+    else if (!neutral.has(name)) return undefined;
   }
-  return sawView;
+  return cols;
 }
 
 /** A string literal, or a query parameter of a String type. */
@@ -245,10 +257,13 @@ export function rewriteSql(sql: string, ctx: RewriteContext, defaultDb = ctx.dat
   const tokens = tokenize(sql);
   const sig: number[] = [];
   for (let i = 0; i < tokens.length; i++) if (tokens[i].type !== 'ws' && tokens[i].type !== 'comment') sig.push(i);
-  if (!readsOnlyEncoded(tokens, sig, ctx, defaultDb)) return sql;
+  const encoded = readsOnlyEncoded(tokens, sig, ctx, defaultDb);
+  if (!encoded) return sql;
   // A name the statement defines as an alias (`… AS ServiceName`) no longer means the view's column.
   const aliased = new Set<string>();
   for (let k = 1; k < sig.length; k++) if (upper(tokens[sig[k - 1]]) === 'AS') aliased.add(identName(tokens[sig[k]]) ?? '');
+  // Columns not every view read has are not rewritten (logs keep ScopeName as a string).
+  for (const c of TRACE_VIEW_COLUMNS) if (!encoded.has(c)) aliased.add(c);
   const ids = new Map(TRACE_TAG_COLUMNS.filter((c) => !aliased.has(c.name)).map((c) => [c.name, c.id]));
   const tagsTable = qualified(ctx.database, TAGS_TABLE);
   const resTable = qualified(ctx.database, RESOURCES_TABLE);

@@ -214,7 +214,9 @@ export async function findTraces(store: SqlStore, q: TraceQuery): Promise<Jaeger
     } else if (key === 'otel.status_code') {
       where.push(`upper(StatusCode) = upper({tv${i}:String})`);
     } else {
-      where.push(`(SpanAttributes[{tk${i}:String}] = {tv${i}:String} OR ResourceAttributes[{tk${i}:String}] = {tv${i}:String})`);
+      // A plain key goes in as a literal, so a store that rewrites filters (SmartEncoding) sees which attribute it is.
+      const k = PLAIN_KEY.test(key) ? `'${key}'` : `{tk${i}:String}`;
+      where.push(`(SpanAttributes[${k}] = {tv${i}:String} OR ResourceAttributes[${k}] = {tv${i}:String})`);
     }
   });
   const ids = await store.query(
@@ -239,6 +241,9 @@ export async function findTraces(store: SqlStore, q: TraceQuery): Promise<Jaeger
 }
 
 const KIND_TAG: Record<string, string> = { Server: 'server', Client: 'client', Producer: 'producer', Consumer: 'consumer', Internal: 'internal' };
+
+/** Attribute keys safe to write as SQL literals without escaping. */
+const PLAIN_KEY = /^[A-Za-z0-9_.\-/:@]{1,200}$/;
 
 function strTag(key: string, value: string): JaegerTag {
   return { key, type: 'string', value };
