@@ -23,7 +23,7 @@ import path from 'node:path';
 import { ComponentID, type Host } from '../pipeline/component';
 import { ConfigError } from '../pipeline/errors';
 import { Logger } from '../pipeline/logger';
-import { SpanKind, StatusCode, type Logs, type Span, type Traces } from '../pipeline/pdata';
+import { SpanKind, StatusCode, type Attributes, type Logs, type Metric, type Metrics, type Span, type Traces } from '../pipeline/pdata';
 import type { SqlStore } from '../pipeline/storage';
 import { Telemetry } from '../pipeline/telemetry';
 import { factory } from '../exporters/clickhouse';
@@ -31,7 +31,8 @@ import type { ClickHouseExporter } from '../exporters/clickhouse/exporter';
 import { sipHash64 } from '../exporters/clickhouse/siphash';
 import { RemoteStore } from '../exporters/clickhouse/store-remote';
 import { tableNames } from '../exporters/clickhouse/schema';
-import { backfillLogStatements, backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
+import { METRIC_KINDS } from '../exporters/clickhouse/rows-metrics';
+import { backfillLogStatements, backfillMetricStatements, backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
 import { findTraces, operations, services, traceById } from '../server/query/jaeger';
 import { startClickHouseServer } from './helpers/clickhouse-server';
 import { TaggedSpans } from './helpers/tagged-spans';
@@ -47,7 +48,7 @@ function create(database: string, smart: boolean): ClickHouseExporter {
   return factory.create(
     { id: new ComponentID('clickhouse', database), kind: 'exporter', logger: new Logger('error', {}, () => undefined), telemetry: new Telemetry('normal').forComponent('exporter', 'clickhouse') },
     cfg,
-    new Set(['traces', 'logs']),
+    new Set(['traces', 'logs', 'metrics']),
   ) as ClickHouseExporter;
 }
 
@@ -66,6 +67,71 @@ async function send(e: ClickHouseExporter, batches: Traces[]): Promise<void> {
 async function sendLogs(e: ClickHouseExporter, batches: Logs[]): Promise<void> {
   for (const b of batches) await e.consumers.logs!.consume(b);
   await (e.consumers.logs as unknown as { idle(): Promise<void> }).idle();
+}
+
+async function sendMetrics(e: ClickHouseExporter, batches: Metrics[]): Promise<void> {
+  for (const b of batches) await e.consumers.metrics!.consume(b);
+  await (e.consumers.metrics as unknown as { idle(): Promise<void> }).idle();
+}
+
+/** One metric of each type for a resource at time `t` (every point distinct by time and name). */
+function metricsAt(t: bigint, n: number): Metric[] {
+  const at = { startTimeUnixNano: T0, timeUnixNano: t, flags: 0 };
+  const exemplars = [{ filteredAttributes: { 'user.id': `u${n % 7}` }, timeUnixNano: t, value: n, isInt: true, spanId: '0000000000000001', traceId: '00000000000000000000000000000003' }];
+  const route = (i: number): Attributes => ({ 'http.route': `/r${(n + i) % 5}`, 'http.response.status_code': 200 + (i % 2) * 300 });
+  return [
+    { name: 'process.cpu.utilization', description: 'cpu', unit: '1', metadata: {}, data: { type: 'gauge', dataPoints: [{ ...at, attributes: {}, exemplars: [], value: (n % 10) / 10, isInt: false }] } },
+    {
+      name: 'http.server.requests',
+      description: '',
+      unit: '{request}',
+      metadata: {},
+      data: { type: 'sum', aggregationTemporality: 2, isMonotonic: true, dataPoints: [0, 1].map((i) => ({ ...at, attributes: route(i), exemplars: i ? [] : exemplars, value: n * 10 + i, isInt: true })) },
+    },
+    {
+      name: 'http.server.request.duration',
+      description: 'duration',
+      unit: 's',
+      metadata: {},
+      data: { type: 'histogram', aggregationTemporality: 2, dataPoints: [{ ...at, attributes: route(0), exemplars, count: 3 + n, sum: n / 4, bucketCounts: [1, 2, n], explicitBounds: [0.1, 1], min: 0.01, max: n }] },
+    },
+    {
+      name: 'rpc.size',
+      description: '',
+      unit: 'By',
+      metadata: {},
+      data: {
+        type: 'exponentialHistogram',
+        aggregationTemporality: 1,
+        dataPoints: [{ ...at, attributes: {}, exemplars: [], count: 4, sum: 10, scale: 2, zeroCount: 1, positive: { offset: n % 3, bucketCounts: [1, 2] }, negative: { offset: 0, bucketCounts: [] }, zeroThreshold: 0 }],
+      },
+    },
+    { name: 'gc.pause', description: '', unit: 'ms', metadata: {}, data: { type: 'summary', dataPoints: [{ ...at, attributes: {}, exemplars: [], count: 2, sum: n, quantileValues: [{ quantile: 0.5, value: n / 2 }, { quantile: 0.99, value: n }] }] } },
+  ];
+}
+
+/** Metrics of the generator's pods (their full resources), plus the odd resources. */
+function metricData(): Metrics[] {
+  const gen = new TaggedSpans({ services: 6, pods: 30, endpoints: 24, seed: 42 });
+  const out: Metrics[] = [];
+  for (let b = 0; b < 3; b++) {
+    out.push({
+      resourceMetrics: gen.resources.map((attributes, p) => ({
+        resource: { attributes, droppedAttributesCount: 0 },
+        schemaUrl: 'https://opentelemetry.io/schemas/1.26.0',
+        scopeMetrics: [{ scope: { name: 'app-meter', version: '1', attributes: { lib: 'x' }, droppedAttributesCount: 0 }, schemaUrl: '', metrics: metricsAt(T0 + BigInt(b * 100 + p) * 1_000_000_000n, b * 100 + p) }],
+      })),
+    });
+  }
+  const odd = oddBatch();
+  out.push({
+    resourceMetrics: odd.resourceSpans.map((rs, k) => ({
+      resource: rs.resource,
+      schemaUrl: '',
+      scopeMetrics: [{ scope: rs.scopeSpans[0].scope, schemaUrl: '', metrics: metricsAt(T0 + BigInt(1000 + k) * 1_000_000_000n, 1000 + k) }],
+    })),
+  });
+  return out;
 }
 
 /** Log records of the generator's pods (their full resources, labels and annotations), plus odd resources. */
@@ -179,6 +245,9 @@ beforeAll(async () => {
   const logs = logData();
   await sendLogs(smart, logs);
   await sendLogs(plain, logs);
+  const metrics = metricData();
+  await sendMetrics(smart, metrics);
+  await sendMetrics(plain, metrics);
   smartStore = smart.store() as SqlStore & { rewrite(sql: string): string };
   plainStore = plain.store()!;
 }, 120_000);
@@ -239,6 +308,12 @@ const SUITE: Array<[string, string, boolean, Record<string, string | string[]>?]
   ['logs: odd names', "SELECT Body, ResourceAttributes FROM otel_logs WHERE ServiceName LIKE 'quote%' OR ServiceName = {s:String} ORDER BY Body", true, { s: 'nul\u0000byte' }],
   ['logs: the resource of every record', "SELECT ResourceAttributes['k8s.pod.name'] AS pod, count() FROM otel_logs GROUP BY pod ORDER BY pod", false],
   ['logs joined to spans by trace id', "SELECT l.ServiceName, s.SpanName, count() FROM otel_logs AS l INNER JOIN otel_traces AS s ON l.TraceId = s.TraceId WHERE l.ServiceName != 'svc-05' GROUP BY l.ServiceName, s.SpanName ORDER BY l.ServiceName, s.SpanName", true],
+  ['metrics: requests by service', "SELECT ServiceName, sum(Value) FROM otel_metrics_sum WHERE MetricName = 'http.server.requests' GROUP BY ServiceName ORDER BY ServiceName", false],
+  ['metrics: a service’s routes', "SELECT Attributes['http.route'] AS r, sum(Value), count() FROM otel_metrics_sum WHERE ServiceName = 'svc-02' GROUP BY r ORDER BY r", true],
+  ['metrics: histogram by label', "SELECT ResourceAttributes['k8s.pod.label.tier'] AS tier, sum(Count), sum(Sum), max(BucketCounts[3]), sum(length(ExplicitBounds)) FROM otel_metrics_histogram WHERE ResourceAttributes['k8s.pod.label.tier'] != '' GROUP BY tier ORDER BY tier", true],
+  ['metrics: gauge of odd services', "SELECT ServiceName, Value, ResourceAttributes FROM otel_metrics_gauge WHERE ServiceName IN ('', 'huge', 'same-string') OR ServiceName = {s:String} ORDER BY TimeUnix", true, { s: 'nul\u0000byte' }],
+  ['metrics: exponential histogram and summary quantiles', "SELECT s.ServiceName, sum(e.Count), max(s.ValueAtQuantiles.Value[2]) FROM otel_metrics_summary AS s INNER JOIN otel_metrics_exponential_histogram AS e ON s.TimeUnix = e.TimeUnix AND s.ServiceName = e.ServiceName WHERE s.ServiceName LIKE 'svc-0%' GROUP BY s.ServiceName ORDER BY s.ServiceName", true],
+  ['metrics: exemplars', "SELECT ServiceName, Exemplars.FilteredAttributes, Exemplars.TraceId FROM otel_metrics_histogram WHERE ResourceAttributes['k8s.pod.name'] = 'svc-01-pod-00' OR ServiceName = 'quote\\'d \\\\ back\\\\slash' ORDER BY TimeUnix", true],
   [
     'trace by id with the lookup table',
     `WITH (SELECT (min(Start), max(End)) FROM otel_traces_trace_id_ts WHERE TraceId = {id:String}) AS range
@@ -293,6 +368,17 @@ describe('SmartEncoding returns the same answers as plain strings (chDB)', () =>
     expect(cols.rows).toEqual([['ResourceId'], ['ResourceSchemaUrl']]);
   });
 
+  test.each(METRIC_KINDS.map((k) => [k]))('metrics (%s): SELECT * has the contrib columns with the same values; resources are stored once', async (kind) => {
+    const t = `otel_metrics_${kind}`;
+    const a = await smartStore.query(`SELECT * EXCEPT (ServiceNameId, ResourceId) FROM ${t} ORDER BY TimeUnix, MetricName, toString(Attributes)`);
+    const b = await plainStore.query(`SELECT * FROM ${t} ORDER BY TimeUnix, MetricName, toString(Attributes)`);
+    expect(a.columns.map((c) => c.name)).toEqual(b.columns.map((c) => c.name));
+    expect(a.rows).toEqual(b.rows);
+    expect(a.rows.length).toBeGreaterThanOrEqual(90);
+    const cols = await smartStore.query(`SELECT name FROM system.columns WHERE database = 'se_smart' AND table = '${t}_encoded' AND name LIKE '%Resource%' ORDER BY name`);
+    expect(cols.rows).toEqual([['ResourceId'], ['ResourceSchemaUrl']]);
+  });
+
   test('name filters run on the primary key', async () => {
     const explain = await smartStore.query("EXPLAIN indexes = 1 SELECT count() FROM otel_traces WHERE ServiceName = 'svc-01'");
     const text = explain.rows.map((r) => String(r[0])).join('\n');
@@ -343,6 +429,7 @@ describe('SmartEncoding migration and switch', () => {
     const batches = data();
     await send(before, batches);
     await sendLogs(before, logData());
+    await sendMetrics(before, metricData());
     await before.shutdown();
     const after = await start('se_convert', true);
     const st = after.store()!;
@@ -352,6 +439,8 @@ describe('SmartEncoding migration and switch', () => {
       ['otel_logs', 'View'],
       ['otel_logs_encoded', 'MergeTree'],
     ]);
+    const metricLayout = await st.query("SELECT name, engine FROM system.tables WHERE database = 'se_convert' AND name LIKE 'otel_metrics_%' ORDER BY name");
+    expect(metricLayout.rows).toEqual(METRIC_KINDS.flatMap((k) => [[`otel_metrics_${k}`, 'View'], [`otel_metrics_${k}_encoded`, 'MergeTree']]).sort((x, y) => (x[0] < y[0] ? -1 : 1)));
     expect(layout.rows).toEqual([
       ['otel_traces', 'View'],
       ['otel_traces_encoded', 'MergeTree'],
@@ -390,6 +479,12 @@ describe('SmartEncoding migration and switch', () => {
     await st.command('INSERT INTO se_v200.otel_logs_plain SELECT * FROM se_plain.otel_logs');
     for (const sql of backfillLogStatements(o, 'otel_logs_plain')) await st.command(sql);
     await st.command('DROP TABLE se_v200.otel_logs_plain');
+    for (const kind of METRIC_KINDS) {
+      await st.command(`CREATE TABLE se_v200.m_plain AS se_plain.otel_metrics_${kind}`);
+      await st.command(`INSERT INTO se_v200.m_plain SELECT * FROM se_plain.otel_metrics_${kind}`);
+      for (const sql of backfillMetricStatements(o, kind, 'm_plain')) await st.command(sql);
+      await st.command('DROP TABLE se_v200.m_plain');
+    }
     await st.command('SYSTEM RELOAD DICTIONARY se_v200.otel_resources_dict');
     await st.command('SYSTEM RELOAD DICTIONARY se_v200.otel_tags_dict');
     await st.command('DROP VIEW se_v200.otel_traces');
@@ -426,7 +521,7 @@ describe('SmartEncoding migration and switch', () => {
       err = x;
     }
     expect(err).toBeInstanceOf(ConfigError);
-    expect(String((err as Error).message)).toMatch(/smart_encoding: database "se_smart" stores spans and logs SmartEncoded.*otel_logs is a view over otel_logs_encoded.*keep smart_encoding: true/);
+    expect(String((err as Error).message)).toMatch(/smart_encoding: database "se_smart" stores telemetry SmartEncoded.*otel_logs is a view over otel_logs_encoded.*keep smart_encoding: true/);
   });
 });
 

@@ -566,11 +566,11 @@ describe('clickhouse exporter (embedded chDB)', () => {
     const wide = 'index_granularity = 8192, ttl_only_drop_parts = 1, min_bytes_for_wide_part = 134217728';
     expect(r).toEqual([
       ['otel_logs_encoded', wide],
-      ['otel_metrics_exponential_histogram', wide],
-      ['otel_metrics_gauge', wide],
-      ['otel_metrics_histogram', wide],
-      ['otel_metrics_sum', wide],
-      ['otel_metrics_summary', wide],
+      ['otel_metrics_exponential_histogram_encoded', wide],
+      ['otel_metrics_gauge_encoded', wide],
+      ['otel_metrics_histogram_encoded', wide],
+      ['otel_metrics_sum_encoded', wide],
+      ['otel_metrics_summary_encoded', wide],
       ['otel_resources', 'index_granularity = 8192'],
       ['otel_tags', 'index_granularity = 8192'],
       ['otel_traces_encoded', wide],
@@ -737,7 +737,7 @@ describe('clickhouse exporter (embedded chDB)', () => {
     const realInsert = store.insert.bind(store);
     let failures = 0;
     store.insert = (table, block, abort) => {
-      if (table === 'otel_metrics_summary' && failures++ < 2) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'injected failure'));
+      if (table === 'otel_metrics_summary_encoded' && failures++ < 2) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'injected failure'));
       return realInsert(table, block, abort);
     };
     const point = { startTimeUnixNano: 0n, timeUnixNano: T0, flags: 0, exemplars: [], attributes: {} };

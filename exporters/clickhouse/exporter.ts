@@ -42,13 +42,13 @@ import type { ResolvedConfig } from './config';
 import { BlockTooLargeError, type NativeBlock } from './native';
 import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
-import { MetricRows, type MetricKind } from './rows-metrics';
+import { METRIC_KINDS, MetricRows, type MetricKind } from './rows-metrics';
 import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
-import { SmartLogRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
+import { SmartLogRows, SmartMetricRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
 import { TraceRows } from './rows-traces';
-import { EMBEDDED_TABLE_SETTINGS, migrate, tablesKey, type SchemaOptions } from './schema';
+import { EMBEDDED_TABLE_SETTINGS, metricTableNames, migrate, tablesKey, type SchemaOptions } from './schema';
 import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
-import { logLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
+import { logLayout, metricLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
 import { withSmartQueries } from './smartencoding';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
@@ -78,6 +78,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly traceRows: Pool<TraceRows>;
   private readonly smartRows: Pool<SmartTraceRows>;
   private readonly smartLogRows: Pool<SmartLogRows>;
+  private readonly smartMetricRows: Pool<SmartMetricRows>;
   /** Tags and resources known to be stored (SmartEncoding). */
   private readonly registry = new TagRegistry();
   private readonly logRows: Pool<LogRows>;
@@ -100,17 +101,12 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     this.logger = settings.logger;
     this.telemetry = settings.telemetry;
     const t = cfg.tables;
-    this.metricTables = {
-      gauge: t.metricsGauge,
-      sum: t.metricsSum,
-      histogram: t.metricsHistogram,
-      exponential_histogram: t.metricsExponentialHistogram,
-      summary: t.metricsSummary,
-    };
+    this.metricTables = metricTableNames(t);
     const keep = cfg.queue.num_consumers + 1;
     this.traceRows = new Pool(() => new TraceRows(), keep);
     this.smartRows = new Pool(() => new SmartTraceRows(this.registry), keep);
     this.smartLogRows = new Pool(() => new SmartLogRows(this.registry), keep);
+    this.smartMetricRows = new Pool(() => new SmartMetricRows(this.registry), keep);
     this.logRows = new Pool(() => new LogRows(), keep);
     this.metricRows = new Pool(() => new MetricRows(), keep);
     this.flowLogRows = new Pool(() => new FlowLogRows(), keep);
@@ -210,9 +206,13 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     const encodedViews: string[] = [];
     if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}`);
     if (!smart && (await logLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.logs} is a view over ${smartNames(o.database, o.tables).logsEncoded}`);
+    for (const kind of smart ? [] : METRIC_KINDS) {
+      const n = smartNames(o.database, o.tables).metrics[kind];
+      if ((await metricLayout(exec, o.database, o.tables, kind)) === 'encoded') encodedViews.push(`${n.view} is a view over ${n.encoded}`);
+    }
     if (encodedViews.length) {
       throw new ConfigError([
-        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores spans and logs SmartEncoded (${encodedViews.join(', ')}); ` +
+        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores telemetry SmartEncoded (${encodedViews.join(', ')}); ` +
           'keep smart_encoding: true for it, or give this exporter another database',
       ]);
     }
@@ -379,18 +379,21 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     const store = this.requireStore();
     const network = hasNetworkMetrics(data);
     const rest = network ? withoutNetworkMetrics(data) : data;
-    const rows = this.metricRows.take();
-    const table = this.metricTables;
+    const smart = this.cfg.smartEncoding;
+    const rows = smart ? this.smartMetricRows.take() : this.metricRows.take();
+    const names = smartNames(this.cfg.database, this.cfg.tables).metrics;
     try {
       try {
         rows.append(rest);
       } catch (err) {
         throw this.encodeError(err, 'metric points', countItems('metrics', rest));
       }
+      if (rows instanceof SmartMetricRows) await this.writeTags(store, rows.tags, abort);
       let done = this.partsDone.get(data);
       for (const [kind, block] of rows.blocks) {
         if (block.rows === 0 || done?.has(kind)) continue;
-        await this.insert(store, table[kind], block, abort);
+        if (smart) await this.insert(store, names[kind].encoded, block, abort, names[kind].view);
+        else await this.insert(store, this.metricTables[kind], block, abort);
         if (!done) this.partsDone.set(data, (done = new Set()));
         done.add(kind);
       }
@@ -411,7 +414,8 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       this.partsDone.delete(data);
     } finally {
       rows.reset();
-      this.metricRows.give(rows);
+      if (rows instanceof SmartMetricRows) this.smartMetricRows.give(rows);
+      else this.metricRows.give(rows);
     }
   }
 }

@@ -7,41 +7,9 @@
  * `ServiceName` comes from the resource's `service.name`. `TimestampTime` is
  * left to its column DEFAULT (`toDateTime(Timestamp)`).
  */
-import type { Attributes, Logs } from '../../pipeline/pdata';
-import { Int64Column, MapColumn, NativeBlock, StringColumn, UInt8Column, type Column } from './native';
-import { encodeMap, encodeString, putAttributes, putEncodedMap, putValue, serviceName, type EncodedMap } from './rows';
-
-/**
- * How a log row stores its resource: the columns, a call per resource group
- * and one per row. The contrib table's are {@link PlainResourceColumns};
- * SmartEncoding's (ids) are in rows-smart.ts.
- */
-export interface ResourceColumns {
-  readonly columns: readonly Column[];
-  /** Called once per resource group, before its rows. */
-  group(resource: Attributes): void;
-  /** Appends the current group's values to one row. */
-  putRow(): void;
-}
-
-/** `ServiceName` and `ResourceAttributes` as strings, encoded once per group. */
-export class PlainResourceColumns implements ResourceColumns {
-  private readonly service = new StringColumn('ServiceName');
-  private readonly attributes = new MapColumn('ResourceAttributes');
-  readonly columns = [this.service, this.attributes];
-  private serviceBytes: Uint8Array = new Uint8Array(0);
-  private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
-
-  group(resource: Attributes): void {
-    this.attrs = encodeMap(resource);
-    this.serviceBytes = encodeString(serviceName(resource));
-  }
-
-  putRow(): void {
-    this.service.putEncodedValues(this.serviceBytes, 1);
-    putEncodedMap(this.attributes, this.attrs);
-  }
-}
+import type { Logs } from '../../pipeline/pdata';
+import { Int64Column, MapColumn, NativeBlock, StringColumn, UInt8Column } from './native';
+import { encodeMap, PlainResourceColumns, putAttributes, putEncodedMap, putValue, type ResourceColumns } from './rows';
 
 /** Builds `otel_logs` blocks; reuse one instance for many batches (call `block.reset()` between). */
 export class LogRows {
@@ -65,19 +33,19 @@ export class LogRows {
 
   constructor(private readonly resource: ResourceColumns = new PlainResourceColumns()) {
     this.block = new NativeBlock([
-    this.timestamp,
-    this.traceId,
-    this.spanId,
-    this.traceFlags,
-    this.severityText,
-    this.severityNumber,
-    ...this.resource.columns,
-    this.body,
-    this.resourceSchemaUrl,
-    this.scopeSchemaUrl,
-    this.scopeName,
-    this.scopeVersion,
-    this.scopeAttributes,
+      this.timestamp,
+      this.traceId,
+      this.spanId,
+      this.traceFlags,
+      this.severityText,
+      this.severityNumber,
+      ...this.resource.columns,
+      this.body,
+      this.resourceSchemaUrl,
+      this.scopeSchemaUrl,
+      this.scopeName,
+      this.scopeVersion,
+      this.scopeAttributes,
       this.logAttributes,
       this.eventName,
     ]);

@@ -7,8 +7,11 @@
  * an absent histogram sum, min or max as 0; `AggregationTemporality` as the
  * OTLP number; `ServiceName` from the resource's `service.name`. Resource
  * and scope attributes are encoded once per group and copied to each point.
+ * How the resource is stored is the caller's {@link ResourceColumns}: the
+ * contrib strings by default, ids under SmartEncoding (rows-smart.ts).
  */
 import type {
+  Attributes,
   DataPointBase,
   Exemplar,
   ExponentialHistogramDataPoint,
@@ -30,7 +33,7 @@ import {
   UInt8Column,
   type Column,
 } from './native';
-import { encodeMap, encodeString, putAttributes, putEncodedMap, serviceName, type EncodedMap } from './rows';
+import { encodeMap, PlainResourceColumns, putAttributes, putEncodedMap, type EncodedMap, type ResourceColumns } from './rows';
 
 /** The metric tables, keyed as in the `metrics_tables` config. */
 export type MetricKind = 'gauge' | 'sum' | 'histogram' | 'exponential_histogram' | 'summary';
@@ -40,9 +43,7 @@ export const METRIC_KINDS: readonly MetricKind[] = ['gauge', 'sum', 'histogram',
 
 /** What every point of a resource/scope/metric group shares. */
 interface Group {
-  resAttrs: EncodedMap;
   resUrl: string;
-  service: Uint8Array;
   scopeName: string;
   scopeVersion: string;
   scopeAttrs: EncodedMap;
@@ -51,16 +52,16 @@ interface Group {
   metric: Metric;
 }
 
-/** The columns every metrics table starts with. */
+/** The columns every metrics table starts with; the resource's as `resource` stores them. */
 class Head {
-  readonly resourceAttributes = new MapColumn('ResourceAttributes');
+  /** The resource of the points that follow, until its columns are encoded (on the table's first point from it). */
+  pending: Attributes | undefined;
   readonly resourceSchemaUrl = new StringColumn('ResourceSchemaUrl');
   readonly scopeName = new StringColumn('ScopeName');
   readonly scopeVersion = new StringColumn('ScopeVersion');
   readonly scopeAttributes = new MapColumn('ScopeAttributes');
   readonly scopeDroppedAttrCount = new UInt32Column('ScopeDroppedAttrCount');
   readonly scopeSchemaUrl = new StringColumn('ScopeSchemaUrl');
-  readonly serviceName = new StringColumn('ServiceName');
   readonly metricName = new StringColumn('MetricName');
   readonly metricDescription = new StringColumn('MetricDescription');
   readonly metricUnit = new StringColumn('MetricUnit');
@@ -68,16 +69,17 @@ class Head {
   readonly startTimeUnix = new Int64Column('StartTimeUnix', 'DateTime64(9)');
   readonly timeUnix = new Int64Column('TimeUnix', 'DateTime64(9)');
 
+  constructor(readonly resource: ResourceColumns) {}
+
   columns(): Column[] {
     return [
-      this.resourceAttributes,
+      ...this.resource.columns,
       this.resourceSchemaUrl,
       this.scopeName,
       this.scopeVersion,
       this.scopeAttributes,
       this.scopeDroppedAttrCount,
       this.scopeSchemaUrl,
-      this.serviceName,
       this.metricName,
       this.metricDescription,
       this.metricUnit,
@@ -88,14 +90,17 @@ class Head {
   }
 
   put(g: Group, dp: DataPointBase): void {
-    putEncodedMap(this.resourceAttributes, g.resAttrs);
+    if (this.pending) {
+      this.resource.group(this.pending);
+      this.pending = undefined;
+    }
+    this.resource.putRow();
     this.resourceSchemaUrl.put(g.resUrl);
     this.scopeName.put(g.scopeName);
     this.scopeVersion.put(g.scopeVersion);
     putEncodedMap(this.scopeAttributes, g.scopeAttrs);
     this.scopeDroppedAttrCount.put(g.scopeDropped);
     this.scopeSchemaUrl.put(g.scopeUrl);
-    this.serviceName.putEncodedValues(g.service, 1);
     this.metricName.put(g.metric.name);
     this.metricDescription.put(g.metric.description);
     this.metricUnit.put(g.metric.unit);
@@ -152,7 +157,6 @@ function putDoubles(col: ArrayColumn<Float64Column>, values: readonly number[]):
 
 /** `otel_metrics_gauge` and (with `sum`) `otel_metrics_sum` rows. */
 class NumberRows {
-  readonly head = new Head();
   readonly value = new Float64Column('Value');
   readonly flags = new UInt32Column('Flags');
   readonly exemplars = new Exemplars();
@@ -160,7 +164,10 @@ class NumberRows {
   readonly monotonic = new UInt8Column('IsMonotonic', 'Bool');
   readonly block: NativeBlock;
 
-  constructor(readonly sum: boolean) {
+  constructor(
+    readonly head: Head,
+    readonly sum: boolean,
+  ) {
     const cols = [...this.head.columns(), this.value, this.flags, ...this.exemplars.columns()];
     if (sum) cols.push(this.temporality, this.monotonic);
     this.block = new NativeBlock(cols);
@@ -183,7 +190,6 @@ class NumberRows {
 
 /** `otel_metrics_histogram` rows. */
 class HistogramRows {
-  readonly head = new Head();
   readonly count = new Int64Column('Count', 'UInt64');
   readonly sum = new Float64Column('Sum');
   readonly bucketCounts = new ArrayColumn('BucketCounts', new Int64Column('', 'UInt64'));
@@ -193,18 +199,22 @@ class HistogramRows {
   readonly min = new Float64Column('Min');
   readonly max = new Float64Column('Max');
   readonly temporality = new Int32Column('AggregationTemporality');
-  readonly block = new NativeBlock([
-    ...this.head.columns(),
-    this.count,
-    this.sum,
-    this.bucketCounts,
-    this.explicitBounds,
-    ...this.exemplars.columns(),
-    this.flags,
-    this.min,
-    this.max,
-    this.temporality,
-  ]);
+  readonly block: NativeBlock;
+
+  constructor(readonly head: Head) {
+    this.block = new NativeBlock([
+      ...this.head.columns(),
+      this.count,
+      this.sum,
+      this.bucketCounts,
+      this.explicitBounds,
+      ...this.exemplars.columns(),
+      this.flags,
+      this.min,
+      this.max,
+      this.temporality,
+    ]);
+  }
 
   put(g: Group, points: readonly HistogramDataPoint[], temporality: number): void {
     for (let i = 0; i < points.length; i++) {
@@ -225,7 +235,6 @@ class HistogramRows {
 
 /** `otel_metrics_exponential_histogram` rows. */
 class ExponentialHistogramRows {
-  readonly head = new Head();
   readonly count = new Int64Column('Count', 'UInt64');
   readonly sum = new Float64Column('Sum');
   readonly scale = new Int32Column('Scale');
@@ -239,22 +248,26 @@ class ExponentialHistogramRows {
   readonly min = new Float64Column('Min');
   readonly max = new Float64Column('Max');
   readonly temporality = new Int32Column('AggregationTemporality');
-  readonly block = new NativeBlock([
-    ...this.head.columns(),
-    this.count,
-    this.sum,
-    this.scale,
-    this.zeroCount,
-    this.positiveOffset,
-    this.positiveBucketCounts,
-    this.negativeOffset,
-    this.negativeBucketCounts,
-    ...this.exemplars.columns(),
-    this.flags,
-    this.min,
-    this.max,
-    this.temporality,
-  ]);
+  readonly block: NativeBlock;
+
+  constructor(readonly head: Head) {
+    this.block = new NativeBlock([
+      ...this.head.columns(),
+      this.count,
+      this.sum,
+      this.scale,
+      this.zeroCount,
+      this.positiveOffset,
+      this.positiveBucketCounts,
+      this.negativeOffset,
+      this.negativeBucketCounts,
+      ...this.exemplars.columns(),
+      this.flags,
+      this.min,
+      this.max,
+      this.temporality,
+    ]);
+  }
 
   put(g: Group, points: readonly ExponentialHistogramDataPoint[], temporality: number): void {
     for (let i = 0; i < points.length; i++) {
@@ -279,13 +292,16 @@ class ExponentialHistogramRows {
 
 /** `otel_metrics_summary` rows. */
 class SummaryRows {
-  readonly head = new Head();
   readonly count = new Int64Column('Count', 'UInt64');
   readonly sum = new Float64Column('Sum');
   readonly quantile = new ArrayColumn('ValueAtQuantiles.Quantile', new Float64Column(''));
   readonly value = new ArrayColumn('ValueAtQuantiles.Value', new Float64Column(''));
   readonly flags = new UInt32Column('Flags');
-  readonly block = new NativeBlock([...this.head.columns(), this.count, this.sum, this.quantile, this.value, this.flags]);
+  readonly block: NativeBlock;
+
+  constructor(readonly head: Head) {
+    this.block = new NativeBlock([...this.head.columns(), this.count, this.sum, this.quantile, this.value, this.flags]);
+  }
 
   put(g: Group, points: readonly SummaryDataPoint[]): void {
     for (let i = 0; i < points.length; i++) {
@@ -307,27 +323,37 @@ class SummaryRows {
 
 /** Builds the five metrics blocks; reuse one instance for many batches (call `reset()` between). */
 export class MetricRows {
-  private readonly gauge = new NumberRows(false);
-  private readonly sum = new NumberRows(true);
-  private readonly histogram = new HistogramRows();
-  private readonly exponential = new ExponentialHistogramRows();
-  private readonly summary = new SummaryRows();
+  private readonly gauge: NumberRows;
+  private readonly sum: NumberRows;
+  private readonly histogram: HistogramRows;
+  private readonly exponential: ExponentialHistogramRows;
+  private readonly summary: SummaryRows;
+  private readonly heads: Head[];
 
   /** The block of each metric kind. */
-  readonly blocks: ReadonlyArray<readonly [MetricKind, NativeBlock]> = [
-    ['gauge', this.gauge.block],
-    ['sum', this.sum.block],
-    ['histogram', this.histogram.block],
-    ['exponential_histogram', this.exponential.block],
-    ['summary', this.summary.block],
-  ];
+  readonly blocks: ReadonlyArray<readonly [MetricKind, NativeBlock]>;
+
+  /** `resource` makes each table's resource columns (the contrib strings by default). */
+  constructor(resource: () => ResourceColumns = () => new PlainResourceColumns()) {
+    this.heads = METRIC_KINDS.map(() => new Head(resource()));
+    this.gauge = new NumberRows(this.heads[0], false);
+    this.sum = new NumberRows(this.heads[1], true);
+    this.histogram = new HistogramRows(this.heads[2]);
+    this.exponential = new ExponentialHistogramRows(this.heads[3]);
+    this.summary = new SummaryRows(this.heads[4]);
+    this.blocks = [
+      ['gauge', this.gauge.block],
+      ['sum', this.sum.block],
+      ['histogram', this.histogram.block],
+      ['exponential_histogram', this.exponential.block],
+      ['summary', this.summary.block],
+    ];
+  }
 
   /** Appends every data point of the batch to the block of its metric's type. */
   append(metrics: Metrics): void {
     const g: Group = {
-      resAttrs: { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 },
       resUrl: '',
-      service: new Uint8Array(0),
       scopeName: '',
       scopeVersion: '',
       scopeAttrs: { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 },
@@ -336,9 +362,7 @@ export class MetricRows {
       metric: undefined as unknown as Metric,
     };
     for (const rm of metrics.resourceMetrics) {
-      const resource = rm.resource.attributes;
-      g.resAttrs = encodeMap(resource);
-      g.service = encodeString(serviceName(resource));
+      for (const h of this.heads) h.pending = rm.resource.attributes;
       g.resUrl = rm.schemaUrl;
       for (const sm of rm.scopeMetrics) {
         g.scopeName = sm.scope.name;

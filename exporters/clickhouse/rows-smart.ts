@@ -15,10 +15,11 @@
  * once; tag strings already written are found in the {@link TagRegistry}
  * without hashing.
  */
-import { anyValueToString, type Attributes, type Logs, type Traces } from '../../pipeline/pdata';
+import { anyValueToString, type Attributes, type Logs, type Metrics, type Traces } from '../../pipeline/pdata';
 import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
-import { encodeMap, putEncodedMap, putValue, serviceName } from './rows';
-import { LogRows, type ResourceColumns } from './rows-logs';
+import { encodeMap, putEncodedMap, putValue, serviceName, type ResourceColumns } from './rows';
+import { LogRows } from './rows-logs';
+import { MetricRows, type MetricKind } from './rows-metrics';
 import { SpanColumns } from './rows-traces';
 import { isSpanTagKey, SPAN_TAG_KIND } from './schema-smart';
 import { sipHash64 } from './siphash';
@@ -211,6 +212,32 @@ export class SmartLogRows {
   /** Forgets the batch (rows, pending tags and resources). */
   reset(): void {
     this.rows.block.reset();
+    this.tags.reset();
+  }
+}
+
+/** Builds the SmartEncoding blocks of metric batches: the five encoded tables' rows plus the batch's new tags and resources. */
+export class SmartMetricRows {
+  readonly tags: SmartTags;
+  private readonly rows: MetricRows;
+
+  constructor(registry: TagRegistry) {
+    this.tags = new SmartTags(registry);
+    this.rows = new MetricRows(() => new SmartResourceColumns(this.tags));
+  }
+
+  /** The block of each metric kind. */
+  get blocks(): ReadonlyArray<readonly [MetricKind, NativeBlock]> {
+    return this.rows.blocks;
+  }
+
+  append(metrics: Metrics): void {
+    this.rows.append(metrics);
+  }
+
+  /** Forgets the batch (rows, pending tags and resources). */
+  reset(): void {
+    this.rows.reset();
     this.tags.reset();
   }
 }

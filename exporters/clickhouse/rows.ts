@@ -5,7 +5,7 @@
  * group, and the string form of attribute values.
  */
 import { anyValueToString, type AnyValue, type Attributes } from '../../pipeline/pdata';
-import { MapColumn, StringColumn } from './native';
+import { MapColumn, StringColumn, type Column } from './native';
 
 /**
  * Appends an attribute value as the contrib exporter stores it (pdata's
@@ -91,3 +91,35 @@ export function serviceName(resource: Attributes): string {
   const v = resource['service.name'];
   return v === undefined ? '' : anyValueToString(v);
 }
+/**
+ * How a log or metric row stores its resource: the columns, a call per
+ * resource group and one per row. The contrib table's are {@link PlainResourceColumns};
+ * SmartEncoding's (ids) are in rows-smart.ts.
+ */
+export interface ResourceColumns {
+  readonly columns: readonly Column[];
+  /** Called once per resource group, before its rows. */
+  group(resource: Attributes): void;
+  /** Appends the current group's values to one row. */
+  putRow(): void;
+}
+
+/** `ServiceName` and `ResourceAttributes` as strings, encoded once per group. */
+export class PlainResourceColumns implements ResourceColumns {
+  private readonly service = new StringColumn('ServiceName');
+  private readonly attributes = new MapColumn('ResourceAttributes');
+  readonly columns = [this.service, this.attributes];
+  private serviceBytes: Uint8Array = new Uint8Array(0);
+  private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
+
+  group(resource: Attributes): void {
+    this.attrs = encodeMap(resource);
+    this.serviceBytes = encodeString(serviceName(resource));
+  }
+
+  putRow(): void {
+    this.service.putEncodedValues(this.serviceBytes, 1);
+    putEncodedMap(this.attributes, this.attrs);
+  }
+}
+

@@ -16,6 +16,7 @@
  * | `T` | VIEW: the contrib columns (names through `dictGet`, `ResourceAttributes` from the resource dictionary, `SpanAttributes` the stored map with the encoded entries' names put back) plus the id columns. |
  * | `T_trace_id_ts_mv` | the trace-id lookup view, fed from `T_encoded`. |
  * | `L_encoded`, `L` | the logs (`L`, default `otel_logs`) the same way: `ServiceNameId` and `ResourceId` in place of `ServiceName` and `ResourceAttributes`, sorted by (ServiceNameId, time); `L` a VIEW with the contrib columns in contrib order plus the ids. Log records share the tag and resource tables with spans, so an app's spans and logs name one resource row. |
+ * | `M_encoded`, `M` | each of the five metrics tables (`M`, default `otel_metrics_gauge`, `_sum`, `_histogram`, `_exponential_histogram`, `_summary`) as the logs: service and resource as ids, sorted by (ServiceNameId, MetricName, Attributes, time); `M` a VIEW with the contrib columns (a Nested column as its subcolumns, `Exemplars.TimeUnix`, as `SELECT *` on the contrib table shows them). The network metrics and flow log tables stay as they are. |
  *
  * Ids. A tag's id is `sipHash64` of its UTF-8 bytes (siphash.ts computes the
  * same value in JS); a resource's id is `sipHash64` of
@@ -51,10 +52,9 @@
  * one per batch that has them; normalize span names upstream. The tag and
  * resource tables have no TTL: they grow with the distinct values seen.
  *
- * Metrics keep the contrib tables (their resource maps are per row).
- *
  * Migration. The series is recorded in `<database>.smart_schema_migrations`.
- * Version 210 converts `otel_logs` as 200 converts `otel_traces`.
+ * Version 210 converts `otel_logs` as 200 converts `otel_traces`, and 220
+ * the metrics tables.
  * Version 201 adds `SpanTagIds` to a table made by 200 before it existed,
  * moves the existing rows' encoded attributes into it (a mutation, waited
  * for) and replaces the view. Version 200 converts a database whose `T` is still the contrib table:
@@ -80,6 +80,11 @@ import {
   literal,
   LOG_COLUMNS,
   LOG_INDEXES,
+  METRIC_COLUMNS,
+  METRIC_HEAD,
+  METRIC_INDEXES,
+  metricTableNames,
+  metricTail,
   onCluster,
   qualified,
   settings,
@@ -91,9 +96,12 @@ import {
   type SchemaExecutor,
   type SchemaOptions,
 } from './schema';
+import { METRIC_KINDS, type MetricKind } from './rows-metrics';
 
 /** The bookkeeping table of this series. */
 export const SMART_MIGRATIONS_TABLE = 'smart_schema_migrations';
+/** The index on an encoded table's resource id. */
+const RESOURCE_ID_INDEX = 'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1';
 /** The tag dictionary table. */
 export const TAGS_TABLE = 'otel_tags';
 /** The resource table. */
@@ -114,6 +122,8 @@ export interface SmartNames {
   logsView: string;
   /** The logs storage table (`otel_logs_encoded`). */
   logsEncoded: string;
+  /** Each metrics table's view (`otel_metrics_sum`) and storage table (`otel_metrics_sum_encoded`). */
+  metrics: Record<MetricKind, { view: string; encoded: string }>;
   tags: string;
   resources: string;
   tagsDict: string;
@@ -128,6 +138,7 @@ export function smartNames(database: string, tables: TableNames): SmartNames {
     encoded: `${tables.traces}_encoded`,
     logsView: tables.logs,
     logsEncoded: `${tables.logs}_encoded`,
+    metrics: Object.fromEntries(Object.entries(metricTableNames(tables)).map(([k, t]) => [k, { view: t, encoded: `${t}_encoded` }])) as SmartNames['metrics'],
     tags: TAGS_TABLE,
     resources: RESOURCES_TABLE,
     tagsDict: TAGS_DICT,
@@ -300,7 +311,7 @@ export function encodedTracesTable(o: SchemaOptions): string {
       SPAN_TAG_IDS_COLUMN,
       ...SPAN_TAIL_COLUMNS.slice(1),
       'INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1',
-      'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1',
+      RESOURCE_ID_INDEX,
       ...attrIndexes('span_attr', 'SpanAttributes'),
       'INDEX idx_duration Duration TYPE minmax GRANULARITY 1',
     ],
@@ -405,19 +416,84 @@ function columnName(def: string): string {
   return def.slice(0, def.indexOf(' '));
 }
 
-/** The encoded logs table: `otel_logs` with `ServiceNameId` and `ResourceId` for its service and resource. */
-export function encodedLogsTable(o: SchemaOptions): string {
-  const n = smartNames(o.database, o.tables);
-  const columns = LOG_COLUMNS.map((c) => {
+/** Column definitions with `ServiceName` and `ResourceAttributes` replaced by their ids. */
+function resourceIdColumns(defs: readonly string[]): string[] {
+  return defs.map((c) => {
     const name = columnName(c);
     if (name === 'ServiceName') return 'ServiceNameId UInt64 CODEC(ZSTD(1))';
     if (name === 'ResourceAttributes') return 'ResourceId UInt64 CODEC(ZSTD(1))';
     return c;
   });
+}
+
+/**
+ * The names a contrib table's columns read as: a `Nested` column as its
+ * subcolumns (`Exemplars.TimeUnix`, …), as `SELECT *` shows them.
+ */
+function readNames(defs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const c of defs) {
+    const name = columnName(c);
+    const nested = /^\S+ Nested \((.*)\)( CODEC.*)?$/.exec(c);
+    if (!nested) {
+      out.push(name);
+      continue;
+    }
+    // Nested subcolumn types here have no commas inside parentheses except Map(…), so split at top level.
+    let depth = 0;
+    let start = 0;
+    const body = nested[1];
+    for (let i = 0; i <= body.length; i++) {
+      const ch = body[i];
+      if (ch === '(') depth++;
+      else if (ch === ')') depth--;
+      else if ((ch === ',' && depth === 0) || i === body.length) {
+        out.push(`${name}.${columnName(body.slice(start, i).trim())}`);
+        start = i + 1;
+      }
+    }
+  }
+  return out;
+}
+
+/** A view over a table storing `ServiceNameId` and `ResourceId`: the contrib columns `defs` in order, then the ids. */
+function resourceView(o: SchemaOptions, view: string, encoded: string, defs: readonly string[]): string {
+  const tags = literal(`${o.database}.${TAGS_DICT}`);
+  const res = literal(`${o.database}.${RESOURCES_DICT}`);
+  const cols = readNames(defs).map((name) => {
+    if (name === 'ServiceName') return `dictGet(${tags}, 'Value', ServiceNameId) AS ServiceName`;
+    if (name === 'ResourceAttributes') return `dictGet(${res}, 'Attributes', ResourceId) AS ResourceAttributes`;
+    return ident(name);
+  });
+  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, view)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ServiceNameId', 'ResourceId'].join(',\n    ')}\nFROM ${qualified(o.database, encoded)}`;
+}
+
+/**
+ * Statements copying a contrib table `plain` with columns `defs` into
+ * `encoded` (its service and resource as ids), after its services and
+ * resources into the tag and resource tables. Columns with a DEFAULT are
+ * left to it.
+ */
+function backfillResourceStatements(o: SchemaOptions, plain: string, encoded: string, defs: readonly string[]): string[] {
+  const src = qualified(o.database, plain);
+  const names = readNames(defs.filter((c) => !/ DEFAULT /.test(c)));
+  const target = names.map((c) => ident(c === 'ServiceName' ? 'ServiceNameId' : c === 'ResourceAttributes' ? 'ResourceId' : c));
+  const values = names.map((c) => (c === 'ServiceName' ? 'sipHash64(ServiceName)' : c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : ident(c)));
+  return [
+    `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT 'service', sipHash64(ServiceName), ServiceName FROM ${src}`,
+    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
+      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
+    `INSERT INTO ${qualified(o.database, encoded)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
+  ];
+}
+
+/** The encoded logs table: `otel_logs` with `ServiceNameId` and `ResourceId` for its service and resource. */
+export function encodedLogsTable(o: SchemaOptions): string {
+  const n = smartNames(o.database, o.tables);
   return table(
     o,
     n.logsEncoded,
-    [...columns, LOG_INDEXES[0], 'INDEX idx_resource_id ResourceId TYPE bloom_filter(0.01) GRANULARITY 1', ...LOG_INDEXES.slice(1)],
+    [...resourceIdColumns(LOG_COLUMNS), LOG_INDEXES[0], RESOURCE_ID_INDEX, ...LOG_INDEXES.slice(1)],
     [
       'PARTITION BY toDate(TimestampTime)',
       'PRIMARY KEY (ServiceNameId, TimestampTime)',
@@ -431,30 +507,34 @@ export function encodedLogsTable(o: SchemaOptions): string {
 /** `otel_logs` as a view over the encoded table: the contrib columns in contrib order, then the ids. */
 export function logsView(o: SchemaOptions): string {
   const n = smartNames(o.database, o.tables);
-  const tags = literal(`${o.database}.${TAGS_DICT}`);
-  const res = literal(`${o.database}.${RESOURCES_DICT}`);
-  const cols = LOG_COLUMNS.map((c) => {
-    const name = columnName(c);
-    if (name === 'ServiceName') return `dictGet(${tags}, 'Value', ServiceNameId) AS ServiceName`;
-    if (name === 'ResourceAttributes') return `dictGet(${res}, 'Attributes', ResourceId) AS ResourceAttributes`;
-    return name;
-  });
-  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, n.logsView)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ServiceNameId', 'ResourceId'].join(',\n    ')}\nFROM ${qualified(o.database, n.logsEncoded)}`;
+  return resourceView(o, n.logsView, n.logsEncoded, LOG_COLUMNS);
 }
 
 /** Statements copying a contrib-layout logs table `plain` into the encoded tables. */
 export function backfillLogStatements(o: SchemaOptions, plain: string): string[] {
-  const n = smartNames(o.database, o.tables);
-  const src = qualified(o.database, plain);
-  const names = LOG_COLUMNS.map(columnName).filter((c) => c !== 'TimestampTime');
-  const target = names.map((c) => (c === 'ServiceName' ? 'ServiceNameId' : c === 'ResourceAttributes' ? 'ResourceId' : c));
-  const values = names.map((c) => (c === 'ServiceName' ? 'sipHash64(ServiceName)' : c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : c));
-  return [
-    `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT 'service', sipHash64(ServiceName), ServiceName FROM ${src}`,
-    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
-      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
-    `INSERT INTO ${qualified(o.database, n.logsEncoded)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
-  ];
+  return backfillResourceStatements(o, plain, smartNames(o.database, o.tables).logsEncoded, LOG_COLUMNS);
+}
+
+/** A metrics table's contrib columns. */
+function metricDefs(kind: MetricKind): string[] {
+  return [...METRIC_HEAD, ...METRIC_COLUMNS[kind]];
+}
+
+/** An encoded metrics table: the contrib one with `ServiceNameId` and `ResourceId`, sorted by the service id first. */
+export function encodedMetricTable(o: SchemaOptions, kind: MetricKind): string {
+  const n = smartNames(o.database, o.tables).metrics[kind];
+  return table(o, n.encoded, [...resourceIdColumns(metricDefs(kind)), RESOURCE_ID_INDEX, ...METRIC_INDEXES], metricTail(o, 'ServiceNameId'));
+}
+
+/** A metrics table as a view over its encoded table. */
+export function metricView(o: SchemaOptions, kind: MetricKind): string {
+  const n = smartNames(o.database, o.tables).metrics[kind];
+  return resourceView(o, n.view, n.encoded, metricDefs(kind));
+}
+
+/** Statements copying a contrib-layout metrics table `plain` into the encoded tables. */
+export function backfillMetricStatements(o: SchemaOptions, kind: MetricKind, plain: string): string[] {
+  return backfillResourceStatements(o, plain, smartNames(o.database, o.tables).metrics[kind].encoded, metricDefs(kind));
 }
 
 /** How the traces of a database are stored. */
@@ -470,6 +550,11 @@ export async function traceLayout(exec: SchemaExecutor, database: string, tables
 /** Whether the logs table is missing, the contrib table, or the SmartEncoding view. */
 export async function logLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
   return traceLayout(exec, database, { ...tables, traces: tables.logs });
+}
+
+/** Whether a metrics table is missing, the contrib table, or the SmartEncoding view. */
+export async function metricLayout(exec: SchemaExecutor, database: string, tables: TableNames, kind: MetricKind): Promise<TraceLayout> {
+  return traceLayout(exec, database, { ...tables, traces: metricTableNames(tables)[kind] });
 }
 
 /**
@@ -562,6 +647,18 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     await exec.command(logsView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (210, 'smart encoding of logs', ${literal(key)})`);
     applied.push(210);
+  }
+  if (!done.has(220)) {
+    // Metrics: each of the five tables as 210 does logs.
+    for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o)]) await exec.command(sql);
+    for (const kind of METRIC_KINDS) {
+      const n = smartNames(o.database, o.tables).metrics[kind];
+      await exec.command(encodedMetricTable(o, kind));
+      await convertPlain(exec, o, n.view, await metricLayout(exec, o.database, o.tables, kind), [], (plain) => backfillMetricStatements(o, kind, plain));
+      await exec.command(metricView(o, kind));
+    }
+    await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (220, 'smart encoding of metrics', ${literal(key)})`);
+    applied.push(220);
   }
   return applied;
 }

@@ -31,6 +31,7 @@
  */
 import type { TableNames } from '../../pipeline/storage';
 import type { NativeBlock } from './native';
+import type { MetricKind } from './rows-metrics';
 import { StoreError } from './store';
 
 /** What the DDL depends on. */
@@ -275,8 +276,8 @@ export function logsTable(o: SchemaOptions): string {
   );
 }
 
-/** Columns every metrics table starts with. */
-const METRIC_HEAD = [
+/** Columns every metrics table starts with, in contrib order. */
+export const METRIC_HEAD: readonly string[] = [
   `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
   'ResourceSchemaUrl String CODEC(ZSTD(1))',
   'ScopeName String CODEC(ZSTD(1))',
@@ -295,36 +296,17 @@ const METRIC_HEAD = [
 
 const EXEMPLARS = `Exemplars Nested (FilteredAttributes ${ATTR_MAP}, TimeUnix DateTime64(9), Value Float64, SpanId String, TraceId String) CODEC(ZSTD(1))`;
 
-const METRIC_INDEXES = [...attrIndexes('res_attr', 'ResourceAttributes'), ...attrIndexes('scope_attr', 'ScopeAttributes'), ...attrIndexes('attr', 'Attributes')];
-
-function metricTable(o: SchemaOptions, name: string, columns: string[]): string {
-  return table(o, name, [...METRIC_HEAD, ...columns, ...METRIC_INDEXES], [
-    'PARTITION BY toDate(TimeUnix)',
-    'ORDER BY (ServiceName, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))',
-    ttlClause(o.ttlMs, 'toDateTime(TimeUnix)'),
-    settings(o),
-  ]);
-}
-
-/** `otel_metrics_gauge`. */
-export function gaugeTable(o: SchemaOptions): string {
-  return metricTable(o, o.tables.metricsGauge, ['Value Float64 CODEC(ZSTD(1))', 'Flags UInt32 CODEC(ZSTD(1))', EXEMPLARS]);
-}
-
-/** `otel_metrics_sum`. */
-export function sumTable(o: SchemaOptions): string {
-  return metricTable(o, o.tables.metricsSum, [
+/** Each metrics table's columns after {@link METRIC_HEAD}, in contrib order. */
+export const METRIC_COLUMNS: Readonly<Record<MetricKind, readonly string[]>> = {
+  gauge: ['Value Float64 CODEC(ZSTD(1))', 'Flags UInt32 CODEC(ZSTD(1))', EXEMPLARS],
+  sum: [
     'Value Float64 CODEC(ZSTD(1))',
     'Flags UInt32 CODEC(ZSTD(1))',
     EXEMPLARS,
     'AggregationTemporality Int32 CODEC(ZSTD(1))',
     'IsMonotonic Boolean CODEC(Delta, ZSTD(1))',
-  ]);
-}
-
-/** `otel_metrics_histogram`. */
-export function histogramTable(o: SchemaOptions): string {
-  return metricTable(o, o.tables.metricsHistogram, [
+  ],
+  histogram: [
     'Count UInt64 CODEC(Delta, ZSTD(1))',
     'Sum Float64 CODEC(ZSTD(1))',
     'BucketCounts Array(UInt64) CODEC(ZSTD(1))',
@@ -334,12 +316,8 @@ export function histogramTable(o: SchemaOptions): string {
     'Min Float64 CODEC(ZSTD(1))',
     'Max Float64 CODEC(ZSTD(1))',
     'AggregationTemporality Int32 CODEC(ZSTD(1))',
-  ]);
-}
-
-/** `otel_metrics_exponential_histogram`. */
-export function exponentialHistogramTable(o: SchemaOptions): string {
-  return metricTable(o, o.tables.metricsExponentialHistogram, [
+  ],
+  exponential_histogram: [
     'Count UInt64 CODEC(Delta, ZSTD(1))',
     'Sum Float64 CODEC(ZSTD(1))',
     'Scale Int32 CODEC(ZSTD(1))',
@@ -353,17 +331,72 @@ export function exponentialHistogramTable(o: SchemaOptions): string {
     'Min Float64 CODEC(ZSTD(1))',
     'Max Float64 CODEC(ZSTD(1))',
     'AggregationTemporality Int32 CODEC(ZSTD(1))',
-  ]);
-}
-
-/** `otel_metrics_summary`. */
-export function summaryTable(o: SchemaOptions): string {
-  return metricTable(o, o.tables.metricsSummary, [
+  ],
+  summary: [
     'Count UInt64 CODEC(Delta, ZSTD(1))',
     'Sum Float64 CODEC(ZSTD(1))',
     'ValueAtQuantiles Nested (Quantile Float64, Value Float64) CODEC(ZSTD(1))',
     'Flags UInt32 CODEC(ZSTD(1))',
-  ]);
+  ],
+};
+
+/** The indexes of a metrics table other than on its resource. */
+export const METRIC_INDEXES: readonly string[] = [...attrIndexes('scope_attr', 'ScopeAttributes'), ...attrIndexes('attr', 'Attributes')];
+
+/** The metrics tables' clauses after the columns; `service` is the column the sort key starts with. */
+export function metricTail(o: SchemaOptions, service: string): string[] {
+  return [
+    'PARTITION BY toDate(TimeUnix)',
+    `ORDER BY (${service}, MetricName, Attributes, toUnixTimestamp64Nano(TimeUnix))`,
+    ttlClause(o.ttlMs, 'toDateTime(TimeUnix)'),
+    settings(o),
+  ];
+}
+
+/** The table name of each metric kind. */
+export function metricTableNames(t: TableNames): Record<MetricKind, string> {
+  return {
+    gauge: t.metricsGauge,
+    sum: t.metricsSum,
+    histogram: t.metricsHistogram,
+    exponential_histogram: t.metricsExponentialHistogram,
+    summary: t.metricsSummary,
+  };
+}
+
+/** A contrib metrics table. */
+function metricTable(o: SchemaOptions, kind: MetricKind): string {
+  return table(
+    o,
+    metricTableNames(o.tables)[kind],
+    [...METRIC_HEAD, ...METRIC_COLUMNS[kind], ...attrIndexes('res_attr', 'ResourceAttributes'), ...METRIC_INDEXES],
+    metricTail(o, 'ServiceName'),
+  );
+}
+
+/** `otel_metrics_gauge`. */
+export function gaugeTable(o: SchemaOptions): string {
+  return metricTable(o, 'gauge');
+}
+
+/** `otel_metrics_sum`. */
+export function sumTable(o: SchemaOptions): string {
+  return metricTable(o, 'sum');
+}
+
+/** `otel_metrics_histogram`. */
+export function histogramTable(o: SchemaOptions): string {
+  return metricTable(o, 'histogram');
+}
+
+/** `otel_metrics_exponential_histogram`. */
+export function exponentialHistogramTable(o: SchemaOptions): string {
+  return metricTable(o, 'exponential_histogram');
+}
+
+/** `otel_metrics_summary`. */
+export function summaryTable(o: SchemaOptions): string {
+  return metricTable(o, 'summary');
 }
 
 /** One schema change. `statements` must be idempotent (see the module doc). */

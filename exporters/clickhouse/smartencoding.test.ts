@@ -83,6 +83,17 @@ describe('SmartEncoding filter rewrite', () => {
     );
   });
 
+  test('the metrics views: service and resource filters become id filters', () => {
+    expect(rw("SELECT sum(Value) FROM s WHERE ServiceName = {s:String} AND ResourceAttributes['host.name'] = 'n1' GROUP BY MetricName")).toBe(
+      "SELECT sum(Value) FROM s WHERE ServiceNameId = sipHash64({s:String}) AND ResourceId IN (SELECT ResourceId FROM `metaflow`.`otel_resources` WHERE Attributes['host.name'] = 'n1') GROUP BY MetricName",
+    );
+    expect(rw("SELECT 1 FROM q WHERE ServiceName = 'a'")).toBe("SELECT 1 FROM q WHERE ServiceNameId = sipHash64('a')");
+    // A metrics view joined with the traces view: the span columns stay names.
+    expect(rw("SELECT 1 FROM otel_traces t JOIN g m ON t.ServiceName = m.ServiceName WHERE t.SpanName = 'x'")).toBe(
+      "SELECT 1 FROM otel_traces t JOIN g m ON t.ServiceName = m.ServiceName WHERE t.SpanName = 'x'",
+    );
+  });
+
   test('qualified columns and tables, quoted identifiers, the lookup table beside the view', () => {
     expect(rw("SELECT 1 FROM metaflow.otel_traces t WHERE t.`ServiceName` = 'a'")).toBe("SELECT 1 FROM metaflow.otel_traces t WHERE t.ServiceNameId = sipHash64('a')");
     expect(rw("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceName = 'a') > 0")).toBe("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceNameId = sipHash64('a')) > 0");
@@ -92,8 +103,8 @@ describe('SmartEncoding filter rewrite', () => {
 
   test('statements that read other tables, or where the rewrite would change the meaning, are left as written', () => {
     const unchanged = [
-      "SELECT count() FROM otel_metrics_sum WHERE ServiceName = 'cart'",
-      "SELECT 1 FROM otel_traces t JOIN otel_metrics_sum m ON t.ServiceName = m.ServiceName WHERE t.ServiceName = 'a'",
+      "SELECT count() FROM otel_network_metrics WHERE ServiceName = 'cart'",
+      "SELECT 1 FROM otel_traces t JOIN otel_flow_log m ON t.ServiceName = m.ServiceName WHERE t.ServiceName = 'a'",
       "SELECT 1 FROM other.otel_traces WHERE ServiceName = 'a'",
       "SELECT 1 FROM otel_traces WHERE 'a' || ServiceName = 'xa'",
       "SELECT 1 FROM otel_traces WHERE ServiceName = 'x' || 'y'",

@@ -27,14 +27,14 @@
  * ServiceName` (grouped by the id anyway: the dictionary attribute is
  * INJECTIVE), names in the select list — is left to the view.
  *
- * The `otel_logs` view is encoded too, for its ServiceName and
- * ResourceAttributes (the same rewrites); a statement reading both views
- * has only the columns both encode rewritten.
+ * The `otel_logs` and `otel_metrics_*` views are encoded too, for their
+ * ServiceName and ResourceAttributes (the same rewrites); a statement
+ * reading several views has only the columns all of them encode rewritten.
  *
  * When not to rewrite. Only statements whose tables (every name after FROM
  * or JOIN) are encoded views, or tables without these columns (the
  * trace-id lookup table, the tag and resource tables), are rewritten; a
- * statement that also reads another table (the metrics tables have a
+ * statement that also reads another table (one that might have a
  * ServiceName column and no ids), a CTE, or a table function, is run as written. A
  * comparison is only rewritten where nothing binding tighter than `=` sits
  * beside it (`'a' || ServiceName = 'x'` stays). Unrewritten statements
@@ -133,7 +133,8 @@ export interface RewriteContext {
 
 /** The columns each encoded view can have rewritten. */
 const TRACE_VIEW_COLUMNS = new Set([...TRACE_TAG_COLUMNS.map((c) => c.name), 'ResourceAttributes', 'SpanAttributes']);
-const LOG_VIEW_COLUMNS = new Set(['ServiceName', 'ResourceAttributes']);
+/** The logs and metrics views encode their service and resource only. */
+const RESOURCE_VIEW_COLUMNS = new Set(['ServiceName', 'ResourceAttributes']);
 
 /**
  * When every table the statement reads is an encoded view (traces, logs) or
@@ -144,6 +145,7 @@ const LOG_VIEW_COLUMNS = new Set(['ServiceName', 'ResourceAttributes']);
 function readsOnlyEncoded(tokens: Token[], sig: number[], ctx: RewriteContext, defaultDb: string): Set<string> | undefined {
   const n = smartNames(ctx.database, ctx.tables);
   const neutral = new Set([ctx.tables.traceIdTs, TAGS_TABLE, RESOURCES_TABLE]);
+  const resourceViews = new Set([n.logsView, ...Object.values(n.metrics).map((m) => m.view)]);
   let cols: Set<string> | undefined;
   const see = (c: Set<string>) => (cols = cols ? new Set([...cols].filter((x) => c.has(x))) : c);
   for (let k = 0; k < sig.length; k++) {
@@ -166,7 +168,7 @@ function readsOnlyEncoded(tokens: Token[], sig: number[], ctx: RewriteContext, d
     if (tokens[sig[next]]?.text === '(') return undefined;
     if (db !== ctx.database) return undefined;
     if (name === n.view) see(TRACE_VIEW_COLUMNS);
-    else if (name === n.logsView) see(LOG_VIEW_COLUMNS);
+    else if (resourceViews.has(name)) see(RESOURCE_VIEW_COLUMNS);
     else if (!neutral.has(name)) return undefined;
   }
   return cols;
