@@ -52,7 +52,7 @@ export const configSchema = s
     smart_encoding: s
       .boolean()
       .default(true)
-      .doc('store span, log and metric tags (service, span name, scope, resource attributes, repeating span attributes) as integer ids with dictionaries; otel_traces, otel_logs and otel_metrics_* become views with the same columns'),
+      .doc('store span, log, metric and flow-log tags (service, span name, scope, resource attributes, repeating span attributes, the tags of both ends) as integer ids with dictionaries; otel_traces, otel_logs, otel_metrics_* and flow_log become views with the same columns'),
     traces_table_name: s.string().nonEmpty().default('otel_traces'),
     logs_table_name: s.string().nonEmpty().default('otel_logs'),
     metrics_tables: s

@@ -44,11 +44,11 @@ import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { METRIC_KINDS, MetricRows, type MetricKind } from './rows-metrics';
 import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
-import { SmartLogRows, SmartMetricRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
+import { SmartFlowLogRows, SmartLogRows, SmartMetricRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
 import { TraceRows } from './rows-traces';
 import { EMBEDDED_TABLE_SETTINGS, metricTableNames, migrate, tablesKey, type SchemaOptions } from './schema';
 import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
-import { logLayout, metricLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
+import { FLOW_LOG_ENCODED, flowLogLayout, logLayout, metricLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
 import { withSmartQueries } from './smartencoding';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
@@ -79,6 +79,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly smartRows: Pool<SmartTraceRows>;
   private readonly smartLogRows: Pool<SmartLogRows>;
   private readonly smartMetricRows: Pool<SmartMetricRows>;
+  private readonly smartFlowLogRows: Pool<SmartFlowLogRows>;
   /** Tags and resources known to be stored (SmartEncoding). */
   private readonly registry = new TagRegistry();
   private readonly logRows: Pool<LogRows>;
@@ -107,6 +108,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     this.smartRows = new Pool(() => new SmartTraceRows(this.registry), keep);
     this.smartLogRows = new Pool(() => new SmartLogRows(this.registry), keep);
     this.smartMetricRows = new Pool(() => new SmartMetricRows(this.registry), keep);
+    this.smartFlowLogRows = new Pool(() => new SmartFlowLogRows(this.registry), keep);
     this.logRows = new Pool(() => new LogRows(), keep);
     this.metricRows = new Pool(() => new MetricRows(), keep);
     this.flowLogRows = new Pool(() => new FlowLogRows(), keep);
@@ -206,6 +208,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     const encodedViews: string[] = [];
     if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}`);
     if (!smart && (await logLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.logs} is a view over ${smartNames(o.database, o.tables).logsEncoded}`);
+    if (!smart && (await flowLogLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${FLOW_LOG_TABLE} is a view over ${FLOW_LOG_ENCODED}`);
     for (const kind of smart ? [] : METRIC_KINDS) {
       const n = smartNames(o.database, o.tables).metrics[kind];
       if ((await metricLayout(exec, o.database, o.tables, kind)) === 'encoded') encodedViews.push(`${n.view} is a view over ${n.encoded}`);
@@ -322,21 +325,43 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       done.add('logs');
     }
     if (!done.has('flow')) {
-      const rows = this.flowLogRows.take();
-      try {
-        try {
-          rows.append(flow);
-        } catch (err) {
-          throw this.encodeError(err, 'flow logs', countItems('logs', flow));
-        }
-        if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_TABLE, rows.block, abort);
-      } finally {
-        rows.block.reset();
-        this.flowLogRows.give(rows);
-      }
+      if (this.cfg.smartEncoding) await this.insertSmartFlowLogs(store, flow, abort);
+      else await this.insertFlowLogs(store, flow, abort);
       done.add('flow');
     }
     this.partsDone.delete(data);
+  }
+
+  private async insertFlowLogs(store: TelemetryStore, flow: Logs, abort: AbortSignal): Promise<void> {
+    const rows = this.flowLogRows.take();
+    try {
+      try {
+        rows.append(flow);
+      } catch (err) {
+        throw this.encodeError(err, 'flow logs', countItems('logs', flow));
+      }
+      if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_TABLE, rows.block, abort);
+    } finally {
+      rows.block.reset();
+      this.flowLogRows.give(rows);
+    }
+  }
+
+  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded flow logs. */
+  private async insertSmartFlowLogs(store: TelemetryStore, flow: Logs, abort: AbortSignal): Promise<void> {
+    const rows = this.smartFlowLogRows.take();
+    try {
+      try {
+        rows.append(flow);
+      } catch (err) {
+        throw this.encodeError(err, 'flow logs', countItems('logs', flow));
+      }
+      await this.writeTags(store, rows.tags, abort);
+      if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_ENCODED, rows.block, abort, FLOW_LOG_TABLE);
+    } finally {
+      rows.reset();
+      this.smartFlowLogRows.give(rows);
+    }
   }
 
   private async insertLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {

@@ -40,10 +40,11 @@ afterAll(() => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(database: string, signals: Signal[], retry = false): Promise<ClickHouseExporter> {
+async function start(database: string, signals: Signal[], retry = false, smart = true): Promise<ClickHouseExporter> {
   const cfg = factory.config.parseOrThrow({
     data_dir: path.join(dir, 'data'),
     database,
+    smart_encoding: smart,
     ...(retry ? { retry_on_failure: { initial_interval: '20ms', max_interval: '50ms', randomization_factor: 0 } } : {}),
   });
   const settings = {
@@ -256,7 +257,7 @@ describe('flow logs and network metrics in chDB', () => {
     const realInsert = store.insert.bind(store);
     let failures = 0;
     store.insert = (table, block, abort) => {
-      if (table === 'flow_log' && failures++ < 2) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'injected failure'));
+      if (table === 'flow_log_encoded' && failures++ < 2) return Promise.reject(new StoreError('STORE_UNAVAILABLE', 'injected failure'));
       return realInsert(table, block, abort);
     };
     const r = replay('http.pcap');
@@ -266,5 +267,82 @@ describe('flow logs and network metrics in chDB', () => {
     expect(failures).toBe(3);
     expect((await store.query('SELECT count() FROM flow_log')).rows).toEqual([[String(r.records.length)]]);
     expect((await store.query('SELECT count() FROM otel_logs')).rows).toEqual([['1']]);
+  });
+  test('SmartEncoding: flow logs tagged on both ends read the same as the plain table; their tags and resource are stored as ids', async () => {
+    const smart = await start('net_smart', ['logs']);
+    const plain = await start('net_plain', ['logs'], false, false);
+    // Both ends' tags as AutoTagging adds them (labels included), one empty value, one key that is not a tag key.
+    let i = 0;
+    const tagged: LogRecord[] = [];
+    const batches = CAPTURES.slice(0, 8).map((file) => {
+      const r = replay(file);
+      const records = r.records.map((rec) => {
+        const t = {
+          ...rec,
+          attributes: {
+            ...rec.attributes,
+            'metaflow.client.k8s.pod.name': `web-${i % 3}`,
+            'metaflow.client.k8s.pod.label.app': 'web',
+            'metaflow.server.k8s.service.name': i % 2 ? 'cart' : 'orders',
+            'metaflow.server.process.executable.name': i === 0 ? '' : 'nginx',
+            'custom.note': `n${i}`,
+          },
+        };
+        i++;
+        return t;
+      });
+      tagged.push(...records);
+      return logsOf({ ...r, records }, [OTHER_LOG]);
+    });
+    expect(tagged.length).toBeGreaterThan(8);
+    for (const e of [smart, plain]) {
+      for (const b of batches) await e.consumers.logs!.consume(b);
+      await idle(e, 'logs');
+    }
+    const a = await smart.store()!.query("SELECT * EXCEPT (ResourceId, TagIds) FROM flow_log ORDER BY ResourceAttributes['capture.file'], FlowId, Timestamp, Closed");
+    const b = await plain.store()!.query("SELECT * FROM flow_log ORDER BY ResourceAttributes['capture.file'], FlowId, Timestamp, Closed");
+    expect(a.columns.map((c) => c.name)).toEqual(b.columns.map((c) => c.name));
+    expect(a.rows).toEqual(b.rows);
+    expect(a.rows.length).toBe(tagged.length);
+    const stored = await smart.store()!.query(
+      "SELECT countIf(mapContains(Attributes, 'metaflow.client.k8s.pod.name')), countIf(TagIds['metaflow.server.k8s.service.name'] = sipHash64('cart')), countIf(mapContains(Attributes, 'custom.note')), countIf(mapContains(Attributes, 'metaflow.server.process.executable.name')) FROM net_smart.flow_log_encoded",
+    );
+    // Tag keys left the string map (but the one empty value); other keys stayed.
+    expect(stored.rows[0].map(Number)).toEqual([0, tagged.filter((_, i) => i % 2).length, tagged.length, 1]);
+    const cols = await smart.store()!.query("SELECT name FROM system.columns WHERE database = 'net_smart' AND table = 'flow_log_encoded' AND name LIKE '%Resource%'");
+    expect(cols.rows).toEqual([['ResourceId']]);
+    const rw = smart.store() as unknown as { rewrite(sql: string): string };
+    for (const sql of [
+      "SELECT ClientIp, count() FROM flow_log WHERE Attributes['metaflow.server.k8s.service.name'] = 'cart' GROUP BY ClientIp ORDER BY ClientIp",
+      "SELECT count() FROM flow_log WHERE Attributes['metaflow.client.k8s.pod.name'] IN ('web-0', 'web-2') AND ResourceAttributes['capture.file'] != 'none'",
+      "SELECT count() FROM flow_log WHERE Attributes['metaflow.server.process.executable.name'] = '' AND Attributes['metaflow.client.k8s.pod.label.app'] LIKE 'we%'",
+    ]) {
+      expect(rw.rewrite(sql)).not.toBe(sql);
+      const x = await smart.store()!.query(sql);
+      const y = await plain.store()!.query(sql);
+      expect(x.rows).toEqual(y.rows);
+      expect(Number(x.rows[0][x.rows[0].length - 1])).toBeGreaterThan(0);
+    }
+  });
+  test('SmartEncoding converts a plain flow_log on start; its rows read the same', async () => {
+    const r = replay(CAPTURES[0]);
+    const records = r.records.map((rec, i) => ({ ...rec, attributes: { ...rec.attributes, 'metaflow.server.k8s.pod.name': `db-${i % 2}`, 'metaflow.client.k8s.pod.name': '' } }));
+    const before = await start('net_conv', ['logs'], false, false);
+    await before.consumers.logs!.consume(logsOf({ ...r, records }));
+    await idle(before, 'logs');
+    const q = 'SELECT * FROM flow_log ORDER BY FlowId, Timestamp, Closed';
+    const want = await before.store()!.query(q);
+    expect(want.rows.length).toBe(records.length);
+    await before.shutdown();
+    const after = await start('net_conv', ['logs']);
+    const st = after.store()!;
+    expect((await st.query("SELECT name, engine FROM system.tables WHERE database = 'net_conv' AND name LIKE 'flow_log%' ORDER BY name")).rows).toEqual([
+      ['flow_log', 'View'],
+      ['flow_log_encoded', 'MergeTree'],
+    ]);
+    const got = await st.query('SELECT * EXCEPT (ResourceId, TagIds) FROM flow_log ORDER BY FlowId, Timestamp, Closed');
+    expect(got.rows).toEqual(want.rows);
+    const ids = await st.query("SELECT count() FROM flow_log WHERE Attributes['metaflow.server.k8s.pod.name'] = 'db-1'");
+    expect(ids.rows).toEqual([[String(records.filter((_, i) => i % 2).length)]]);
   });
 });

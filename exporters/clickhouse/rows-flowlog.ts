@@ -94,6 +94,48 @@ export function splitFlowLogs(logs: Logs): { flow: Logs; other: Logs } {
   return { flow: { resourceLogs: flow }, other: { resourceLogs: other } };
 }
 
+/**
+ * How `flow_log` stores its resource and the attributes outside the
+ * pivoted columns: {@link PlainFlowLogEncoding}'s maps, or SmartEncoding's
+ * ids (rows-smart.ts).
+ */
+export interface FlowLogEncoding {
+  /** The columns in place of `ResourceAttributes`. */
+  readonly resourceColumns: readonly Column[];
+  /** Columns after `Attributes`. */
+  readonly extraColumns: readonly Column[];
+  /** Called once per resource group that has flow logs, before its rows. */
+  group(resource: Attributes): void;
+  /** Appends the current group's resource to one row. */
+  putResource(): void;
+  /** Takes an attribute into the extra columns; false leaves it to `Attributes`. */
+  takeAttribute(key: string, value: AnyValue): boolean;
+  /** Ends the row of the extra columns. */
+  endRow(): void;
+}
+
+/** The resource as a `ResourceAttributes` map on every row; every attribute in `Attributes`. */
+export class PlainFlowLogEncoding implements FlowLogEncoding {
+  private readonly resource = new MapColumn('ResourceAttributes');
+  readonly resourceColumns = [this.resource];
+  readonly extraColumns: readonly Column[] = [];
+  private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
+
+  group(resource: Attributes): void {
+    this.attrs = encodeMap(resource);
+  }
+
+  putResource(): void {
+    putEncodedMap(this.resource, this.attrs);
+  }
+
+  takeAttribute(): boolean {
+    return false;
+  }
+
+  endRow(): void {}
+}
+
 /** Builds `flow_log` blocks; reuse one instance for many batches (call `block.reset()` between). */
 export class FlowLogRows {
   private readonly timestamp = new Int64Column('Timestamp', 'DateTime64(9)');
@@ -120,55 +162,62 @@ export class FlowLogRows {
   private readonly flagsServer = new UInt32Column('TcpFlagsServer');
   /** Counter columns, in FLOW_LOG_COUNTERS order. */
   private readonly counters: Array<Int64Column | Float64Column> = FLOW_LOG_COUNTERS.map((k) => (k.time ? new Float64Column(k.column) : new Int64Column(k.column, 'UInt64')));
-  private readonly resourceAttributes = new MapColumn('ResourceAttributes');
   private readonly attributes = new MapColumn('Attributes');
 
   /** The block the rows go to. */
-  readonly block = new NativeBlock([
-    this.timestamp,
-    this.intervalStart,
-    this.startTime,
-    this.duration,
-    this.hostName,
-    this.flowId,
-    this.iface,
-    this.transport,
-    this.ipVersion,
-    this.clientIp,
-    this.clientPort,
-    this.serverIp,
-    this.serverPort,
-    this.l7,
-    this.tunnelType,
-    this.tunnelId,
-    this.vlan,
-    this.state,
-    this.closed,
-    this.closeType,
-    this.flagsClient,
-    this.flagsServer,
-    ...(this.counters as Column[]),
-    this.resourceAttributes,
-    this.attributes,
-  ]);
+  readonly block: NativeBlock;
+
+  constructor(private readonly enc: FlowLogEncoding = new PlainFlowLogEncoding()) {
+    this.block = new NativeBlock([
+      this.timestamp,
+      this.intervalStart,
+      this.startTime,
+      this.duration,
+      this.hostName,
+      this.flowId,
+      this.iface,
+      this.transport,
+      this.ipVersion,
+      this.clientIp,
+      this.clientPort,
+      this.serverIp,
+      this.serverPort,
+      this.l7,
+      this.tunnelType,
+      this.tunnelId,
+      this.vlan,
+      this.state,
+      this.closed,
+      this.closeType,
+      this.flagsClient,
+      this.flagsServer,
+      ...(this.counters as Column[]),
+      ...enc.resourceColumns,
+      this.attributes,
+      ...enc.extraColumns,
+    ]);
+  }
 
   /** Appends every flow-log record of the batch (other records are skipped). */
   append(logs: Logs): void {
     for (const rl of logs.resourceLogs) {
       const res = rl.resource.attributes;
-      let resAttrs: EncodedMap | undefined;
+      let grouped = false;
       const host = str(res['host.name']);
       for (const sl of rl.scopeLogs) {
         for (const r of sl.logRecords) {
           if (r.eventName !== FLOW_LOG_EVENT) continue;
-          resAttrs ??= encodeMap(res);
-          this.row(r.timeUnixNano === 0n ? r.observedTimeUnixNano : r.timeUnixNano, r.attributes, host, resAttrs);
+          if (!grouped) {
+            this.enc.group(res);
+            grouped = true;
+          }
+          this.row(r.timeUnixNano === 0n ? r.observedTimeUnixNano : r.timeUnixNano, r.attributes, host);
         }
       }
     }
   }
 
-  private row(end: bigint, a: Attributes, host: string, resAttrs: EncodedMap): void {
+  private row(end: bigint, a: Attributes, host: string): void {
     const start = big(a[A_START]);
     this.timestamp.putTime(end);
     this.intervalStart.putTime(big(a[A_INTERVAL_START]) || start);
@@ -198,13 +247,15 @@ export class FlowLogRows {
       if (col instanceof Float64Column) col.put(v);
       else col.putUnsigned(v > 0 ? Math.round(v) : 0);
     }
-    putEncodedMap(this.resourceAttributes, resAttrs);
+    const enc = this.enc;
+    enc.putResource();
     const m = this.attributes;
     for (const k in a) {
-      if (PIVOTED.has(k)) continue;
+      if (PIVOTED.has(k) || enc.takeAttribute(k, a[k])) continue;
       m.keys.put(k);
       putValue(m.values, a[k]);
     }
     m.endRow();
+    enc.endRow();
   }
 }

@@ -15,9 +15,10 @@
  * once; tag strings already written are found in the {@link TagRegistry}
  * without hashing.
  */
-import { anyValueToString, type Attributes, type Logs, type Metrics, type Traces } from '../../pipeline/pdata';
-import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn } from './native';
+import { anyValueToString, type AnyValue, type Attributes, type Logs, type Metrics, type Traces } from '../../pipeline/pdata';
+import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn, type Column } from './native';
 import { encodeMap, putEncodedMap, putValue, serviceName, type ResourceColumns } from './rows';
+import { FlowLogRows, type FlowLogEncoding } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { MetricRows, type MetricKind } from './rows-metrics';
 import { SpanColumns } from './rows-traces';
@@ -162,6 +163,105 @@ export class SmartTags {
 }
 
 /**
+ * The attributes of {@link SPAN_TAG_KEYS} with a value, as ids in an
+ * id map column (`SpanTagIds`, flow_log's `TagIds`); the caller keeps the
+ * rest as strings. An empty value is not taken, so it reads like a missing
+ * key, as in the contrib map.
+ */
+export class SmartAttributeIds {
+  readonly column: IdMapColumn;
+  private readonly known: Map<string, bigint>;
+  /** Keys seen, and whether they are stored as ids (bounded: keys are few, but a producer may invent them). */
+  private readonly tagKeys = new Map<string, boolean>();
+
+  constructor(
+    private readonly tags: SmartTags,
+    name: string,
+  ) {
+    this.column = new IdMapColumn(name);
+    this.known = tags.registry.kind(SPAN_TAG_KIND);
+  }
+
+  private isTagKey(key: string): boolean {
+    let t = this.tagKeys.get(key);
+    if (t === undefined) {
+      t = isSpanTagKey(key);
+      if (this.tagKeys.size < 10_000) this.tagKeys.set(key, t);
+    }
+    return t;
+  }
+
+  /** Stores the attribute as an id when its key is a tag key and its value not empty; says whether it did. */
+  take(key: string, value: AnyValue): boolean {
+    if (!this.isTagKey(key)) return false;
+    const s = typeof value === 'string' ? value : anyValueToString(value);
+    if (s === '') return false;
+    this.column.put(key, this.tags.id(SPAN_TAG_KIND, this.known, s));
+    return true;
+  }
+
+  endRow(): void {
+    this.column.endRow();
+  }
+}
+
+/** flow_log's resource as `ResourceId`, both ends' tags (`metaflow.client.*`, `metaflow.server.*`) as ids in `TagIds`. */
+export class SmartFlowLogEncoding implements FlowLogEncoding {
+  private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
+  private readonly ids: SmartAttributeIds;
+  readonly resourceColumns = [this.resourceIdCol];
+  readonly extraColumns: readonly Column[];
+  private rid = 0n;
+
+  constructor(private readonly tags: SmartTags) {
+    this.ids = new SmartAttributeIds(tags, 'TagIds');
+    this.extraColumns = [this.ids.column];
+  }
+
+  group(resource: Attributes): void {
+    this.rid = this.tags.resource(resource, serviceName(resource));
+  }
+
+  putResource(): void {
+    this.resourceIdCol.putBigInt(this.rid);
+  }
+
+  takeAttribute(key: string, value: AnyValue): boolean {
+    return this.ids.take(key, value);
+  }
+
+  endRow(): void {
+    this.ids.endRow();
+  }
+}
+
+/** Builds the SmartEncoding blocks of flow logs: `flow_log_encoded` rows plus the batch's new tags and resources. */
+export class SmartFlowLogRows {
+  readonly tags: SmartTags;
+  private readonly rows: FlowLogRows;
+
+  constructor(registry: TagRegistry) {
+    this.tags = new SmartTags(registry);
+    this.rows = new FlowLogRows(new SmartFlowLogEncoding(this.tags));
+  }
+
+  /** The encoded flow-log rows. */
+  get block(): NativeBlock {
+    return this.rows.block;
+  }
+
+  append(logs: Logs): void {
+    this.rows.append(logs);
+  }
+
+  /** Forgets the batch (rows, pending tags and resources). */
+  reset(): void {
+    this.rows.block.reset();
+    this.tags.reset();
+  }
+}
+
+/**
  * A log table's resource as SmartEncoding stores it: `ServiceNameId` and
  * `ResourceId` in place of rows-logs.ts's `ServiceName` and
  * `ResourceAttributes` strings.
@@ -245,7 +345,7 @@ export class SmartMetricRows {
 /** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
 export class SmartTraceRows {
   readonly tags: SmartTags;
-  private readonly spanTagIds = new IdMapColumn('SpanTagIds');
+  private readonly spanTagIds: SmartAttributeIds;
   private readonly span = new SpanColumns((m, attrs) => this.putSpanAttributes(m, attrs));
   private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
   private readonly spanNameId = new Int64Column('SpanNameId', 'UInt64');
@@ -254,30 +354,28 @@ export class SmartTraceRows {
   private readonly scopeVersionId = new Int64Column('ScopeVersionId', 'UInt64');
 
   /** The encoded span rows. */
-  readonly block = new NativeBlock([
-    ...this.span.head,
-    this.serviceNameId,
-    this.spanNameId,
-    this.span.spanKind,
-    this.resourceIdCol,
-    this.scopeNameId,
-    this.scopeVersionId,
-    ...this.span.tail.slice(0, 1),
-    this.spanTagIds,
-    ...this.span.tail.slice(1),
-  ]);
+  readonly block: NativeBlock;
 
   private readonly services: Map<string, bigint>;
   private readonly spanNames: Map<string, bigint>;
   private readonly scopeNames: Map<string, bigint>;
   private readonly scopeVersions: Map<string, bigint>;
-  private readonly spanTags: Map<string, bigint>;
-  /** Keys seen, and whether they are stored as ids (bounded: keys are few, but a producer may invent them). */
-  private readonly tagKeys = new Map<string, boolean>();
 
   constructor(registry: TagRegistry) {
     this.tags = new SmartTags(registry);
-    this.spanTags = registry.kind(SPAN_TAG_KIND);
+    this.spanTagIds = new SmartAttributeIds(this.tags, 'SpanTagIds');
+    this.block = new NativeBlock([
+      ...this.span.head,
+      this.serviceNameId,
+      this.spanNameId,
+      this.span.spanKind,
+      this.resourceIdCol,
+      this.scopeNameId,
+      this.scopeVersionId,
+      ...this.span.tail.slice(0, 1),
+      this.spanTagIds.column,
+      ...this.span.tail.slice(1),
+    ]);
     this.services = registry.kind('service');
     this.spanNames = registry.kind('span_name');
     this.scopeNames = registry.kind('scope_name');
@@ -294,27 +392,12 @@ export class SmartTraceRows {
     return this.tags.resourceBlock;
   }
 
-  private isTagKey(key: string): boolean {
-    let t = this.tagKeys.get(key);
-    if (t === undefined) {
-      t = isSpanTagKey(key);
-      if (this.tagKeys.size < 10_000) this.tagKeys.set(key, t);
-    }
-    return t;
-  }
-
   /** A span's attributes: those of SPAN_TAG_KEYS with a value as ids in `SpanTagIds`, the rest as strings. */
   private putSpanAttributes(m: MapColumn, attrs: Attributes): void {
     const ids = this.spanTagIds;
     for (const k in attrs) {
       const v = attrs[k];
-      if (this.isTagKey(k)) {
-        const s = typeof v === 'string' ? v : anyValueToString(v);
-        if (s !== '') {
-          ids.put(k, this.tags.id(SPAN_TAG_KIND, this.spanTags, s));
-          continue;
-        }
-      }
+      if (ids.take(k, v)) continue;
       m.keys.put(k);
       putValue(m.values, v);
     }

@@ -91,6 +91,7 @@ export function serviceName(resource: Attributes): string {
   const v = resource['service.name'];
   return v === undefined ? '' : anyValueToString(v);
 }
+
 /**
  * How a log or metric row stores its resource: the columns, a call per
  * resource group and one per row. The contrib table's are {@link PlainResourceColumns};

@@ -27,7 +27,8 @@ function onCluster(o: SchemaOptions): string {
   return o.cluster ? ` ON CLUSTER ${ident(o.cluster)}` : '';
 }
 
-function create(o: SchemaOptions, name: string, columns: string[], tail: string[]): string {
+/** `CREATE TABLE` of a network table (SmartEncoding's `flow_log_encoded` too). */
+export function networkTable(o: SchemaOptions, name: string, columns: readonly string[], tail: readonly string[]): string {
   const settings = `SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1${o.tableSettings ? `, ${o.tableSettings}` : ''}`;
   return (
     `CREATE TABLE IF NOT EXISTS ${qualified(o.database, name)}${onCluster(o)} (\n    ` +
@@ -57,42 +58,49 @@ export function networkCounterColumns(): Array<[string, string]> {
   return out;
 }
 
+/** The columns of `flow_log`, in order (SmartEncoding's table derives its own from them). */
+export const FLOW_LOG_COLUMNS: readonly string[] = [
+  'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
+  'IntervalStart DateTime64(9) CODEC(Delta(8), ZSTD(1))',
+  'StartTime DateTime64(9) CODEC(Delta(8), ZSTD(1))',
+  'Duration UInt64 CODEC(T64, ZSTD(1))',
+  'HostName LowCardinality(String) CODEC(ZSTD(1))',
+  'FlowId UInt64 CODEC(ZSTD(1))',
+  'Interface LowCardinality(String) CODEC(ZSTD(1))',
+  'Transport LowCardinality(String) CODEC(ZSTD(1))',
+  'IpVersion UInt8',
+  'ClientIp String CODEC(ZSTD(1))',
+  'ClientPort UInt32 CODEC(ZSTD(1))',
+  'ServerIp String CODEC(ZSTD(1))',
+  'ServerPort UInt32 CODEC(ZSTD(1))',
+  'L7Protocol LowCardinality(String) CODEC(ZSTD(1))',
+  'TunnelType LowCardinality(String) CODEC(ZSTD(1))',
+  'TunnelId UInt32 CODEC(ZSTD(1))',
+  'Vlan Int32 CODEC(ZSTD(1))',
+  'State LowCardinality(String) CODEC(ZSTD(1))',
+  'Closed Bool',
+  'CloseType LowCardinality(String) CODEC(ZSTD(1))',
+  'TcpFlagsClient UInt32 CODEC(ZSTD(1))',
+  'TcpFlagsServer UInt32 CODEC(ZSTD(1))',
+  ...flowLogCounterColumns().map(([n, t]) => `${n} ${t} CODEC(ZSTD(1))`),
+  `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+  `Attributes ${ATTR_MAP} CODEC(ZSTD(1))`,
+];
+
+/** The indexes of `flow_log`. */
+export const FLOW_LOG_INDEXES: readonly string[] = [
+  'INDEX idx_client_ip ClientIp TYPE bloom_filter(0.01) GRANULARITY 1',
+  'INDEX idx_server_ip ServerIp TYPE bloom_filter(0.01) GRANULARITY 1',
+];
+
+/** The clauses of `flow_log` after its columns. */
+export function flowLogTail(o: SchemaOptions): string[] {
+  return ['PARTITION BY toDate(Timestamp)', 'ORDER BY (ServerIp, ServerPort, toDateTime(Timestamp), Timestamp)', ttlClause(o.ttlMs, 'toDateTime(Timestamp)')];
+}
+
 /** `flow_log`: one row per flow and interval (and one when the flow ended). */
 export function flowLogTable(o: SchemaOptions): string {
-  return create(
-    o,
-    FLOW_LOG_TABLE,
-    [
-      'Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'IntervalStart DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'StartTime DateTime64(9) CODEC(Delta(8), ZSTD(1))',
-      'Duration UInt64 CODEC(T64, ZSTD(1))',
-      'HostName LowCardinality(String) CODEC(ZSTD(1))',
-      'FlowId UInt64 CODEC(ZSTD(1))',
-      'Interface LowCardinality(String) CODEC(ZSTD(1))',
-      'Transport LowCardinality(String) CODEC(ZSTD(1))',
-      'IpVersion UInt8',
-      'ClientIp String CODEC(ZSTD(1))',
-      'ClientPort UInt32 CODEC(ZSTD(1))',
-      'ServerIp String CODEC(ZSTD(1))',
-      'ServerPort UInt32 CODEC(ZSTD(1))',
-      'L7Protocol LowCardinality(String) CODEC(ZSTD(1))',
-      'TunnelType LowCardinality(String) CODEC(ZSTD(1))',
-      'TunnelId UInt32 CODEC(ZSTD(1))',
-      'Vlan Int32 CODEC(ZSTD(1))',
-      'State LowCardinality(String) CODEC(ZSTD(1))',
-      'Closed Bool',
-      'CloseType LowCardinality(String) CODEC(ZSTD(1))',
-      'TcpFlagsClient UInt32 CODEC(ZSTD(1))',
-      'TcpFlagsServer UInt32 CODEC(ZSTD(1))',
-      ...flowLogCounterColumns().map(([n, t]) => `${n} ${t} CODEC(ZSTD(1))`),
-      `ResourceAttributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      `Attributes ${ATTR_MAP} CODEC(ZSTD(1))`,
-      'INDEX idx_client_ip ClientIp TYPE bloom_filter(0.01) GRANULARITY 1',
-      'INDEX idx_server_ip ServerIp TYPE bloom_filter(0.01) GRANULARITY 1',
-    ],
-    ['PARTITION BY toDate(Timestamp)', 'ORDER BY (ServerIp, ServerPort, toDateTime(Timestamp), Timestamp)', ttlClause(o.ttlMs, 'toDateTime(Timestamp)')],
-  );
+  return networkTable(o, FLOW_LOG_TABLE, [...FLOW_LOG_COLUMNS, ...FLOW_LOG_INDEXES], flowLogTail(o));
 }
 
 /**
@@ -101,7 +109,7 @@ export function flowLogTable(o: SchemaOptions): string {
  * (batches split metrics): query with sum() and max() grouped by the key.
  */
 export function networkMetricsTable(o: SchemaOptions): string {
-  return create(
+  return networkTable(
     o,
     NETWORK_METRICS_TABLE,
     [

@@ -16,7 +16,8 @@
  * | `T` | VIEW: the contrib columns (names through `dictGet`, `ResourceAttributes` from the resource dictionary, `SpanAttributes` the stored map with the encoded entries' names put back) plus the id columns. |
  * | `T_trace_id_ts_mv` | the trace-id lookup view, fed from `T_encoded`. |
  * | `L_encoded`, `L` | the logs (`L`, default `otel_logs`) the same way: `ServiceNameId` and `ResourceId` in place of `ServiceName` and `ResourceAttributes`, sorted by (ServiceNameId, time); `L` a VIEW with the contrib columns in contrib order plus the ids. Log records share the tag and resource tables with spans, so an app's spans and logs name one resource row. |
- * | `M_encoded`, `M` | each of the five metrics tables (`M`, default `otel_metrics_gauge`, `_sum`, `_histogram`, `_exponential_histogram`, `_summary`) as the logs: service and resource as ids, sorted by (ServiceNameId, MetricName, Attributes, time); `M` a VIEW with the contrib columns (a Nested column as its subcolumns, `Exemplars.TimeUnix`, as `SELECT *` on the contrib table shows them). The network metrics and flow log tables stay as they are. |
+ * | `M_encoded`, `M` | each of the five metrics tables (`M`, default `otel_metrics_gauge`, `_sum`, `_histogram`, `_exponential_histogram`, `_summary`) as the logs: service and resource as ids, sorted by (ServiceNameId, MetricName, Attributes, time); `M` a VIEW with the contrib columns (a Nested column as its subcolumns, `Exemplars.TimeUnix`, as `SELECT *` on the contrib table shows them). |
+ * | `flow_log_encoded`, `flow_log` | the flow logs: `ResourceId` in place of `ResourceAttributes`, both ends' tags (the keys of {@link SPAN_TAG_KEYS}: `metaflow.client.*`, `metaflow.server.*`) as ids in `TagIds`, the rest of `Attributes` as strings; `flow_log` a VIEW with the plain table's columns (the tags put back into `Attributes`) plus `ResourceId` and `TagIds`. `network_metrics` has no tags and stays as it is. |
  *
  * Ids. A tag's id is `sipHash64` of its UTF-8 bytes (siphash.ts computes the
  * same value in JS); a resource's id is `sipHash64` of
@@ -53,8 +54,9 @@
  * resource tables have no TTL: they grow with the distinct values seen.
  *
  * Migration. The series is recorded in `<database>.smart_schema_migrations`.
- * Version 210 converts `otel_logs` as 200 converts `otel_traces`, and 220
- * the metrics tables.
+ * Version 210 converts `otel_logs` as 200 converts `otel_traces`, 220
+ * the metrics tables and 230 `flow_log` (made by the network series, which
+ * runs first). After any conversion the dictionaries are reloaded.
  * Version 201 adds `SpanTagIds` to a table made by 200 before it existed,
  * moves the existing rows' encoded attributes into it (a mutation, waited
  * for) and replaces the view. Version 200 converts a database whose `T` is still the contrib table:
@@ -97,6 +99,7 @@ import {
   type SchemaOptions,
 } from './schema';
 import { METRIC_KINDS, type MetricKind } from './rows-metrics';
+import { FLOW_LOG_COLUMNS, FLOW_LOG_INDEXES, FLOW_LOG_TABLE, flowLogTail, networkTable } from './schema-network';
 
 /** The bookkeeping table of this series. */
 export const SMART_MIGRATIONS_TABLE = 'smart_schema_migrations';
@@ -537,6 +540,44 @@ export function backfillMetricStatements(o: SchemaOptions, kind: MetricKind, pla
   return backfillResourceStatements(o, plain, smartNames(o.database, o.tables).metrics[kind].encoded, metricDefs(kind));
 }
 
+/** flow_log's stored name (`flow_log_encoded`). */
+export const FLOW_LOG_ENCODED = `${FLOW_LOG_TABLE}_encoded`;
+
+/** `flow_log` with `ResourceId` for its resource map and both ends' tags (the keys of {@link SPAN_TAG_KEYS}) as ids in `TagIds`. */
+export function encodedFlowLogTable(o: SchemaOptions): string {
+  const cols = FLOW_LOG_COLUMNS.map((c) => (columnName(c) === 'ResourceAttributes' ? 'ResourceId UInt64 CODEC(ZSTD(1))' : c));
+  return networkTable(o, FLOW_LOG_ENCODED, [...cols, 'TagIds Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))', ...FLOW_LOG_INDEXES], flowLogTail(o));
+}
+
+/** `flow_log` as a view over {@link FLOW_LOG_ENCODED}: its columns in order (the maps with their names put back), then the ids. */
+export function flowLogView(o: SchemaOptions): string {
+  const tags = literal(`${o.database}.${TAGS_DICT}`);
+  const res = literal(`${o.database}.${RESOURCES_DICT}`);
+  const cols = FLOW_LOG_COLUMNS.map(columnName).map((name) => {
+    if (name === 'ResourceAttributes') return `dictGet(${res}, 'Attributes', ResourceId) AS ResourceAttributes`;
+    if (name === 'Attributes') return `mapUpdate(Attributes, mapApply((k, v) -> (k, dictGet(${tags}, 'Value', v)), TagIds)) AS Attributes`;
+    return ident(name);
+  });
+  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, FLOW_LOG_TABLE)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ResourceId', 'TagIds'].join(',\n    ')}\nFROM ${qualified(o.database, FLOW_LOG_ENCODED)}`;
+}
+
+/** Statements copying a plain `flow_log` table `plain` into the encoded tables. */
+export function backfillFlowLogStatements(o: SchemaOptions, plain: string): string[] {
+  const src = qualified(o.database, plain);
+  const names = FLOW_LOG_COLUMNS.map(columnName);
+  const target = [...names.map((c) => ident(c === 'ResourceAttributes' ? 'ResourceId' : c)), 'TagIds'];
+  const values = [
+    ...names.map((c) => (c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : c === 'Attributes' ? spanRestSQL('Attributes') : ident(c))),
+    spanTagIdsSQL('Attributes'),
+  ];
+  return [
+    `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${src} ARRAY JOIN ${spanTagValuesSQL('Attributes')} AS v`,
+    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
+      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ResourceAttributes['service.name']), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
+    `INSERT INTO ${qualified(o.database, FLOW_LOG_ENCODED)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
+  ];
+}
+
 /** How the traces of a database are stored. */
 export type TraceLayout = 'none' | 'plain' | 'encoded';
 
@@ -550,6 +591,11 @@ export async function traceLayout(exec: SchemaExecutor, database: string, tables
 /** Whether the logs table is missing, the contrib table, or the SmartEncoding view. */
 export async function logLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
   return traceLayout(exec, database, { ...tables, traces: tables.logs });
+}
+
+/** Whether flow_log is missing, the plain table, or the SmartEncoding view. */
+export async function flowLogLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
+  return traceLayout(exec, database, { ...tables, traces: FLOW_LOG_TABLE });
 }
 
 /** Whether a metrics table is missing, the contrib table, or the SmartEncoding view. */
@@ -660,5 +706,15 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (220, 'smart encoding of metrics', ${literal(key)})`);
     applied.push(220);
   }
+  if (!done.has(230)) {
+    // flow_log (made by the network series, which runs first): resource as an id, both ends' tags as ids.
+    for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedFlowLogTable(o)]) await exec.command(sql);
+    await convertPlain(exec, o, FLOW_LOG_TABLE, await flowLogLayout(exec, o.database, o.tables), [], (plain) => backfillFlowLogStatements(o, plain));
+    await exec.command(flowLogView(o));
+    await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (230, 'smart encoding of flow_log', ${literal(key)})`);
+    applied.push(230);
+  }
+  // A conversion wrote tags and resources: dictionaries loaded before it (by an earlier step's view or mutation) must see them.
+  if (applied.length) for (const sql of reloadStatements(o.database, { tags: true, resources: true }, o.cluster)) await exec.command(sql);
   return applied;
 }

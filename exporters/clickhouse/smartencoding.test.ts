@@ -94,6 +94,14 @@ describe('SmartEncoding filter rewrite', () => {
     );
   });
 
+  test('flow_log: resource and both ends\' tags become id filters; Attributes of a metrics view beside it stays', () => {
+    expect(rw("SELECT count() FROM flow_log WHERE Attributes['metaflow.server.k8s.service.name'] = 'cart' AND Attributes['custom'] = 'x' AND ResourceAttributes['host.name'] = 'a'")).toBe(
+      "SELECT count() FROM flow_log WHERE TagIds['metaflow.server.k8s.service.name'] = sipHash64('cart') AND Attributes['custom'] = 'x' AND ResourceId IN (SELECT ResourceId FROM `metaflow`.`otel_resources` WHERE Attributes['host.name'] = 'a')",
+    );
+    const mixed = "SELECT 1 FROM flow_log f JOIN s m ON f.ServerIp = m.Attributes['ip'] WHERE f.Attributes['metaflow.server.k8s.pod.name'] = 'p'";
+    expect(rw(mixed)).toBe(mixed);
+  });
+
   test('qualified columns and tables, quoted identifiers, the lookup table beside the view', () => {
     expect(rw("SELECT 1 FROM metaflow.otel_traces t WHERE t.`ServiceName` = 'a'")).toBe("SELECT 1 FROM metaflow.otel_traces t WHERE t.ServiceNameId = sipHash64('a')");
     expect(rw("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceName = 'a') > 0")).toBe("SELECT 1 FROM `metaflow`.`otel_traces` WHERE countIf(ServiceNameId = sipHash64('a')) > 0");

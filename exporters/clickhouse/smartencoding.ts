@@ -28,8 +28,11 @@
  * INJECTIVE), names in the select list — is left to the view.
  *
  * The `otel_logs` and `otel_metrics_*` views are encoded too, for their
- * ServiceName and ResourceAttributes (the same rewrites); a statement
- * reading several views has only the columns all of them encode rewritten.
+ * ServiceName and ResourceAttributes (the same rewrites), and `flow_log`
+ * for its ResourceAttributes and, in `Attributes`, both ends' tags
+ * (`Attributes['metaflow.server.k8s.pod.name'] = R` runs as
+ * `TagIds['…'] = id(R)`, as span attributes do); a statement reading
+ * several views has only the columns all of them encode rewritten.
  *
  * When not to rewrite. Only statements whose tables (every name after FROM
  * or JOIN) are encoded views, or tables without these columns (the
@@ -42,6 +45,7 @@
  */
 import type { QueryOptions, QueryResult, SqlStore, TableNames } from '../../pipeline/storage';
 import { literal, qualified } from './schema';
+import { FLOW_LOG_TABLE } from './schema-network';
 import { isSpanTagKey, RESOURCES_TABLE, TAGS_DICT, TAGS_TABLE, TRACE_TAG_COLUMNS, smartNames } from './schema-smart';
 
 type TokenType = 'ws' | 'comment' | 'string' | 'qident' | 'ident' | 'number' | 'param' | 'op';
@@ -135,6 +139,15 @@ export interface RewriteContext {
 const TRACE_VIEW_COLUMNS = new Set([...TRACE_TAG_COLUMNS.map((c) => c.name), 'ResourceAttributes', 'SpanAttributes']);
 /** The logs and metrics views encode their service and resource only. */
 const RESOURCE_VIEW_COLUMNS = new Set(['ServiceName', 'ResourceAttributes']);
+/** flow_log encodes its resource and both ends' tags in `Attributes`. */
+const FLOW_VIEW_COLUMNS = new Set(['ResourceAttributes', 'Attributes']);
+/** Every column some view encodes. */
+const ENCODED_COLUMNS = new Set([...TRACE_VIEW_COLUMNS, ...FLOW_VIEW_COLUMNS]);
+/** The attribute maps whose SPAN_TAG_KEYS entries are stored as ids, and the id map column. */
+const TAG_ID_MAPS = new Map([
+  ['SpanAttributes', 'SpanTagIds'],
+  ['Attributes', 'TagIds'],
+]);
 
 /**
  * When every table the statement reads is an encoded view (traces, logs) or
@@ -169,6 +182,7 @@ function readsOnlyEncoded(tokens: Token[], sig: number[], ctx: RewriteContext, d
     if (db !== ctx.database) return undefined;
     if (name === n.view) see(TRACE_VIEW_COLUMNS);
     else if (resourceViews.has(name)) see(RESOURCE_VIEW_COLUMNS);
+    else if (name === FLOW_LOG_TABLE) see(FLOW_VIEW_COLUMNS);
     else if (!neutral.has(name)) return undefined;
   }
   return cols;
@@ -265,7 +279,7 @@ export function rewriteSql(sql: string, ctx: RewriteContext, defaultDb = ctx.dat
   const aliased = new Set<string>();
   for (let k = 1; k < sig.length; k++) if (upper(tokens[sig[k - 1]]) === 'AS') aliased.add(identName(tokens[sig[k]]) ?? '');
   // Columns not every view read has are not rewritten (logs keep ScopeName as a string).
-  for (const c of TRACE_VIEW_COLUMNS) if (!encoded.has(c)) aliased.add(c);
+  for (const c of ENCODED_COLUMNS) if (!encoded.has(c)) aliased.add(c);
   const ids = new Map(TRACE_TAG_COLUMNS.filter((c) => !aliased.has(c.name)).map((c) => [c.name, c.id]));
   const tagsTable = qualified(ctx.database, TAGS_TABLE);
   const resTable = qualified(ctx.database, RESOURCES_TABLE);
@@ -295,15 +309,16 @@ export function rewriteSql(sql: string, ctx: RewriteContext, defaultDb = ctx.dat
       k = rhs.end - 1;
       continue;
     }
-    // Encoded span attribute: SpanAttributes['key'] op …, key one of SPAN_TAG_KEYS.
-    if (ref.col === 'SpanAttributes' && !aliased.has(ref.col) && tokens[sig[k + 1]]?.text === '[' && tokens[sig[k + 3]]?.text === ']') {
+    // Encoded attribute: SpanAttributes['key'] op … (flow_log: Attributes['key']), key one of SPAN_TAG_KEYS.
+    const idMap = TAG_ID_MAPS.get(ref.col);
+    if (idMap && !aliased.has(ref.col) && tokens[sig[k + 1]]?.text === '[' && tokens[sig[k + 3]]?.text === ']') {
       const keyTok = tokens[sig[k + 2]];
       if (keyTok?.type !== 'string' || keyTok.text.includes('\\') || !isSpanTagKey(keyTok.text.slice(1, -1).replace(/''/g, "'"))) continue;
       const op = operatorAt(tokens, sig, k + 4);
       if (!op || !beforeOk(tokens, sig, s)) continue;
       const rhs = valuesAt(tokens, sig, k + 4 + op.len, op.kind === 'in');
       if (!rhs || !afterOk(tokens, sig, rhs.end)) continue;
-      const tagIds = `${qual}SpanTagIds[${keyTok.text}]`;
+      const tagIds = `${qual}${idMap}[${keyTok.text}]`;
       let text: string;
       if (op.kind === 'eq') text = `${tagIds} ${op.op} ${attrId(rhs.values[0])}`;
       else if (op.kind === 'in') text = rhs.array ? `${tagIds} ${op.op} arrayMap(x -> ${attrId('x')}, ${rhs.values[0]})` : `${tagIds} ${op.op} (${rhs.values.map(attrId).join(', ')})`;
