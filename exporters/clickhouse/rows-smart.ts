@@ -1,7 +1,10 @@
 /**
- * Spans → SmartEncoding blocks (schema-smart.ts): the `T_encoded` rows with
- * tag ids instead of strings, plus the tags and resources not yet known to
- * be stored, which the exporter writes first.
+ * Spans, logs, metrics and flow logs → SmartEncoding blocks
+ * (schema-smart.ts): the `*_encoded` rows with tag and resource ids instead
+ * of strings, plus the tags and resources not yet known to be stored, which
+ * the exporter writes first. Logs and metrics reuse rows-logs.ts's and
+ * rows-metrics.ts's builders with {@link SmartResourceColumns}, flow logs
+ * rows-flowlog.ts's with {@link SmartFlowLogEncoding}.
  *
  * The columns both tables share are written by rows-traces.ts's
  * {@link SpanColumns}, so their values are the contrib table's (same span
@@ -235,32 +238,6 @@ export class SmartFlowLogEncoding implements FlowLogEncoding {
   }
 }
 
-/** Builds the SmartEncoding blocks of flow logs: `flow_log_encoded` rows plus the batch's new tags and resources. */
-export class SmartFlowLogRows {
-  readonly tags: SmartTags;
-  private readonly rows: FlowLogRows;
-
-  constructor(registry: TagRegistry) {
-    this.tags = new SmartTags(registry);
-    this.rows = new FlowLogRows(new SmartFlowLogEncoding(this.tags));
-  }
-
-  /** The encoded flow-log rows. */
-  get block(): NativeBlock {
-    return this.rows.block;
-  }
-
-  append(logs: Logs): void {
-    this.rows.append(logs);
-  }
-
-  /** Forgets the batch (rows, pending tags and resources). */
-  reset(): void {
-    this.rows.block.reset();
-    this.tags.reset();
-  }
-}
-
 /**
  * A log table's resource as SmartEncoding stores it: `ServiceNameId` and
  * `ResourceId` in place of rows-logs.ts's `ServiceName` and
@@ -290,29 +267,43 @@ export class SmartResourceColumns implements ResourceColumns {
   }
 }
 
-/** Builds the SmartEncoding blocks of log batches: `otel_logs_encoded` rows plus the batch's new tags and resources. */
-export class SmartLogRows {
+/** A row builder of one table whose resource and tags go through a batch's {@link SmartTags}. */
+class SmartBlockRows<D> {
   readonly tags: SmartTags;
-  private readonly rows: LogRows;
+  private readonly rows: { readonly block: NativeBlock; append(data: D): void };
 
-  constructor(registry: TagRegistry) {
+  constructor(registry: TagRegistry, make: (tags: SmartTags) => { readonly block: NativeBlock; append(data: D): void }) {
     this.tags = new SmartTags(registry);
-    this.rows = new LogRows(new SmartResourceColumns(this.tags));
+    this.rows = make(this.tags);
   }
 
-  /** The encoded log rows. */
+  /** The encoded rows. */
   get block(): NativeBlock {
     return this.rows.block;
   }
 
-  append(logs: Logs): void {
-    this.rows.append(logs);
+  append(data: D): void {
+    this.rows.append(data);
   }
 
   /** Forgets the batch (rows, pending tags and resources). */
   reset(): void {
     this.rows.block.reset();
     this.tags.reset();
+  }
+}
+
+/** Builds the SmartEncoding blocks of log batches: `otel_logs_encoded` rows plus the batch's new tags and resources. */
+export class SmartLogRows extends SmartBlockRows<Logs> {
+  constructor(registry: TagRegistry) {
+    super(registry, (tags) => new LogRows(new SmartResourceColumns(tags)));
+  }
+}
+
+/** Builds the SmartEncoding blocks of flow logs: `flow_log_encoded` rows plus the batch's new tags and resources. */
+export class SmartFlowLogRows extends SmartBlockRows<Logs> {
+  constructor(registry: TagRegistry) {
+    super(registry, (tags) => new FlowLogRows(new SmartFlowLogEncoding(tags)));
   }
 }
 
