@@ -32,7 +32,7 @@ import { sipHash64 } from '../exporters/clickhouse/siphash';
 import { RemoteStore } from '../exporters/clickhouse/store-remote';
 import { tableNames } from '../exporters/clickhouse/schema';
 import { METRIC_KINDS } from '../exporters/clickhouse/rows-metrics';
-import { backfillLogStatements, backfillMetricStatements, backfillStatements, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
+import { backfillLogStatements, backfillMetricStatements, backfillStatements, logsView, migrateSmart, tracesView } from '../exporters/clickhouse/schema-smart';
 import { findTraces, operations, services, traceById } from '../server/query/jaeger';
 import { startClickHouseServer } from './helpers/clickhouse-server';
 import { TaggedSpans } from './helpers/tagged-spans';
@@ -509,6 +509,38 @@ describe('SmartEncoding migration and switch', () => {
       expect([what, drop(a.rows)]).toEqual([what, drop(b.rows)]);
     }
     expect(await migrateSmart(exec, o)).toEqual([]);
+  });
+
+  test('a database from before resources were read through JSON (version 230) is brought up to date; a resource JSON cannot carry reads back exactly', async () => {
+    const e = await start('se_v230', true);
+    await sendLogs(e, logData());
+    const st = e.store() as SqlStore & { command(sql: string): Promise<void> };
+    const exec = { command: (sql: string) => st.command(sql), select: async (sql: string) => (await st.query(sql)).rows };
+    const o = { database: 'se_v230', tables: st.tables, ttlMs: 0, cluster: '', engine: { name: 'MergeTree', params: '' } };
+    const q = 'SELECT Body, ServiceName, ResourceAttributes FROM otel_logs ORDER BY Timestamp, Body';
+    const want = await plainStore.query(q);
+    // The version-230 objects: the dictionary without AttributesJson, the logs view reading the Map attribute.
+    await st.command('DROP DICTIONARY se_v230.otel_resources_dict');
+    await st.command(
+      "CREATE DICTIONARY se_v230.otel_resources_dict (ResourceId UInt64, ServiceName String, Attributes Map(String, String)) PRIMARY KEY ResourceId SOURCE(CLICKHOUSE(DB 'se_v230' TABLE 'otel_resources')) LAYOUT(HASHED()) LIFETIME(MIN 1 MAX 10)",
+    );
+    await st.command('DROP VIEW se_v230.otel_logs');
+    await st.command(logsView(o).replace(/if\(dictGet.*\) AS ResourceAttributes/, "dictGet('se_v230.otel_resources_dict', 'Attributes', ResourceId) AS ResourceAttributes"));
+    await st.command('ALTER TABLE se_v230.smart_schema_migrations DELETE WHERE version = 240 SETTINGS mutations_sync = 2');
+    const viewSql = async () => String((await st.query("SELECT create_table_query FROM system.tables WHERE database = 'se_v230' AND name = 'otel_logs'")).rows[0][0]);
+    expect(await viewSql()).not.toMatch(/AttributesJson/);
+    expect((await st.query(q)).rows).toEqual(want.rows);
+    expect(await migrateSmart(exec, o)).toEqual([240]);
+    expect(await viewSql()).toMatch(/AttributesJson/);
+    expect((await st.query(q)).rows).toEqual(want.rows);
+    const attrs = await st.query("SELECT attribute.names FROM system.dictionaries WHERE database = 'se_v230' AND name = 'otel_resources_dict'");
+    expect(attrs.rows).toEqual([[['ServiceName', 'Attributes', 'AttributesJson']]]);
+    // A resource written by another producer with bytes that are not UTF-8: read back byte for byte (the Map fallback).
+    await st.command("INSERT INTO se_v230.otel_resources (ResourceId, ServiceName, Attributes) VALUES (7, 'raw', map('k', unhex('FF61'), 'n', 'plain'))");
+    await st.command("INSERT INTO se_v230.otel_logs_encoded (Timestamp, ServiceNameId, ResourceId, Body) VALUES ('2026-01-01 00:00:00', sipHash64('raw'), 7, 'raw bytes')");
+    await st.command('SYSTEM RELOAD DICTIONARY se_v230.otel_resources_dict');
+    const raw = await st.query("SELECT hex(ResourceAttributes['k']), ResourceAttributes['n'], mapKeys(ResourceAttributes), dictGet('se_v230.otel_resources_dict', 'AttributesJson', ResourceId) FROM otel_logs WHERE Body = 'raw bytes'");
+    expect(raw.rows).toEqual([['FF61', 'plain', ['k', 'n'], '']]);
   });
 
   test('smart_encoding: false on a SmartEncoded database fails start with the key and the way out', async () => {
