@@ -42,13 +42,14 @@ import type { ResolvedConfig } from './config';
 import { BlockTooLargeError, type NativeBlock } from './native';
 import { FlowLogRows, hasFlowLogs, splitFlowLogs } from './rows-flowlog';
 import { LogRows } from './rows-logs';
-import { METRIC_KINDS, MetricRows, type MetricKind } from './rows-metrics';
+import type { BatchRows, PendingTags } from './rows';
+import { MetricRows, type MetricKind } from './rows-metrics';
 import { hasNetworkMetrics, NetMetricRows, withoutNetworkMetrics } from './rows-netmetrics';
-import { SmartFlowLogRows, SmartLogRows, SmartMetricRows, SmartTraceRows, TagRegistry, type SmartTags } from './rows-smart';
+import { SmartFlowLogRows, SmartLogRows, SmartMetricRows, SmartTraceRows, TagRegistry } from './rows-smart';
 import { TraceRows } from './rows-traces';
 import { EMBEDDED_TABLE_SETTINGS, metricTableNames, migrate, tablesKey, type SchemaOptions } from './schema';
 import { FLOW_LOG_TABLE, migrateNetwork, NETWORK_METRICS_TABLE } from './schema-network';
-import { FLOW_LOG_ENCODED, flowLogLayout, logLayout, metricLayout, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, traceLayout } from './schema-smart';
+import { encodedViews, FLOW_LOG_ENCODED, migrateSmart, reloadStatements, RESOURCES_TABLE, smartNames, TAGS_TABLE, type SmartNames } from './schema-smart';
 import { withSmartQueries } from './smartencoding';
 import { ChdbStore, checkDataDir } from './store-chdb';
 import { RemoteStore } from './store-remote';
@@ -82,6 +83,8 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
   private readonly smartFlowLogRows: Pool<SmartFlowLogRows>;
   /** Tags and resources known to be stored (SmartEncoding). */
   private readonly registry = new TagRegistry();
+  /** The SmartEncoding tables and views. */
+  private readonly names: SmartNames;
   private readonly logRows: Pool<LogRows>;
   private readonly metricRows: Pool<MetricRows>;
   private readonly flowLogRows: Pool<FlowLogRows>;
@@ -103,6 +106,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     this.telemetry = settings.telemetry;
     const t = cfg.tables;
     this.metricTables = metricTableNames(t);
+    this.names = smartNames(cfg.database, t);
     const keep = cfg.queue.num_consumers + 1;
     this.traceRows = new Pool(() => new TraceRows(), keep);
     this.smartRows = new Pool(() => new SmartTraceRows(this.registry), keep);
@@ -205,17 +209,10 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     };
     // Exporters sharing an embedded engine would otherwise race on the same migrations.
     const applied = store instanceof ChdbStore ? await store.once(`${o.database}|${tablesKey(o.tables)}|${smart ? 'smart' : 'plain'}`, run) : await run();
-    const encodedViews: string[] = [];
-    if (!smart && (await traceLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.traces} is a view over ${smartNames(o.database, o.tables).encoded}`);
-    if (!smart && (await logLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${o.tables.logs} is a view over ${smartNames(o.database, o.tables).logsEncoded}`);
-    if (!smart && (await flowLogLayout(exec, o.database, o.tables)) === 'encoded') encodedViews.push(`${FLOW_LOG_TABLE} is a view over ${FLOW_LOG_ENCODED}`);
-    for (const kind of smart ? [] : METRIC_KINDS) {
-      const n = smartNames(o.database, o.tables).metrics[kind];
-      if ((await metricLayout(exec, o.database, o.tables, kind)) === 'encoded') encodedViews.push(`${n.view} is a view over ${n.encoded}`);
-    }
-    if (encodedViews.length) {
+    const encoded = smart ? [] : await encodedViews(exec, o.database, o.tables);
+    if (encoded.length) {
       throw new ConfigError([
-        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores telemetry SmartEncoded (${encodedViews.join(', ')}); ` +
+        `exporters::${this.settings.id}::smart_encoding: database "${o.database}" stores telemetry SmartEncoded (${encoded.join(', ')}); ` +
           'keep smart_encoding: true for it, or give this exporter another database',
       ]);
     }
@@ -267,28 +264,39 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     }
   }
 
-  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded spans (see the module doc). */
-  private async sendSmartTraces(store: TelemetryStore, data: Traces, abort: AbortSignal): Promise<void> {
-    const rows = this.smartRows.take();
+  /**
+   * One table's rows of a batch: built, then (SmartEncoding) the batch's new
+   * tags and resources written and the dictionaries reloaded, then the rows
+   * inserted into `table` (`label`, what users query, names it in telemetry).
+   */
+  private async insertRows<D>(
+    store: TelemetryStore,
+    pool: Pool<BatchRows<D>>,
+    data: D,
+    what: string,
+    items: () => number,
+    table: string,
+    label: string,
+    abort: AbortSignal,
+  ): Promise<void> {
+    const rows = pool.take();
     try {
       try {
         rows.append(data);
       } catch (err) {
-        throw this.encodeError(err, 'spans', countItems('traces', data));
+        throw this.encodeError(err, what, items());
       }
-      await this.writeTags(store, rows.tags, abort);
-      if (rows.block.rows > 0) {
-        const names = smartNames(this.cfg.database, this.cfg.tables);
-        await this.insert(store, names.encoded, rows.block, abort, names.view);
-      }
+      if (rows.tags) await this.writeTags(store, rows.tags, abort);
+      if (rows.block.rows > 0) await this.insert(store, table, rows.block, abort, label);
     } finally {
-      rows.reset();
-      this.smartRows.give(rows);
+      rows.block.reset();
+      rows.tags?.reset();
+      pool.give(rows);
     }
   }
 
   /** A batch's new tags and resources, then a reload of the dictionaries that got rows: before the batch's own rows, so names always resolve. */
-  private async writeTags(store: TelemetryStore, t: SmartTags, abort: AbortSignal): Promise<void> {
+  private async writeTags(store: TelemetryStore, t: PendingTags, abort: AbortSignal): Promise<void> {
     const tags = t.tagBlock.rows > 0;
     const resources = t.resourceBlock.rows > 0;
     if (tags) await this.insert(store, TAGS_TABLE, t.tagBlock, abort);
@@ -299,19 +307,10 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
 
   private async sendTraces(data: Traces, abort: AbortSignal): Promise<void> {
     const store = this.requireStore();
-    if (this.cfg.smartEncoding) return this.sendSmartTraces(store, data, abort);
-    const rows = this.traceRows.take();
-    try {
-      try {
-        rows.append(data);
-      } catch (err) {
-        throw this.encodeError(err, 'spans', countItems('traces', data));
-      }
-      if (rows.block.rows > 0) await this.insert(store, this.cfg.tables.traces, rows.block, abort);
-    } finally {
-      rows.block.reset();
-      this.traceRows.give(rows);
-    }
+    const items = () => countItems('traces', data);
+    const n = this.names;
+    if (this.cfg.smartEncoding) return this.insertRows(store, this.smartRows, data, 'spans', items, n.encoded, n.view, abort);
+    return this.insertRows(store, this.traceRows, data, 'spans', items, this.cfg.tables.traces, this.cfg.tables.traces, abort);
   }
 
   private async sendLogs(data: Logs, abort: AbortSignal): Promise<void> {
@@ -325,79 +324,19 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
       done.add('logs');
     }
     if (!done.has('flow')) {
-      if (this.cfg.smartEncoding) await this.insertSmartFlowLogs(store, flow, abort);
-      else await this.insertFlowLogs(store, flow, abort);
+      const items = () => countItems('logs', flow);
+      if (this.cfg.smartEncoding) await this.insertRows(store, this.smartFlowLogRows, flow, 'flow logs', items, FLOW_LOG_ENCODED, FLOW_LOG_TABLE, abort);
+      else await this.insertRows(store, this.flowLogRows, flow, 'flow logs', items, FLOW_LOG_TABLE, FLOW_LOG_TABLE, abort);
       done.add('flow');
     }
     this.partsDone.delete(data);
   }
 
-  private async insertFlowLogs(store: TelemetryStore, flow: Logs, abort: AbortSignal): Promise<void> {
-    const rows = this.flowLogRows.take();
-    try {
-      try {
-        rows.append(flow);
-      } catch (err) {
-        throw this.encodeError(err, 'flow logs', countItems('logs', flow));
-      }
-      if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_TABLE, rows.block, abort);
-    } finally {
-      rows.block.reset();
-      this.flowLogRows.give(rows);
-    }
-  }
-
-  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded flow logs. */
-  private async insertSmartFlowLogs(store: TelemetryStore, flow: Logs, abort: AbortSignal): Promise<void> {
-    const rows = this.smartFlowLogRows.take();
-    try {
-      try {
-        rows.append(flow);
-      } catch (err) {
-        throw this.encodeError(err, 'flow logs', countItems('logs', flow));
-      }
-      await this.writeTags(store, rows.tags, abort);
-      if (rows.block.rows > 0) await this.insert(store, FLOW_LOG_ENCODED, rows.block, abort, FLOW_LOG_TABLE);
-    } finally {
-      rows.reset();
-      this.smartFlowLogRows.give(rows);
-    }
-  }
-
   private async insertLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {
-    if (this.cfg.smartEncoding) return this.insertSmartLogs(store, data, abort);
-    const rows = this.logRows.take();
-    try {
-      try {
-        rows.append(data);
-      } catch (err) {
-        throw this.encodeError(err, 'log records', countItems('logs', data));
-      }
-      if (rows.block.rows > 0) await this.insert(store, this.cfg.tables.logs, rows.block, abort);
-    } finally {
-      rows.block.reset();
-      this.logRows.give(rows);
-    }
-  }
-
-  /** SmartEncoding: new tags and resources, a dictionary reload, then the encoded log rows. */
-  private async insertSmartLogs(store: TelemetryStore, data: Logs, abort: AbortSignal): Promise<void> {
-    const rows = this.smartLogRows.take();
-    try {
-      try {
-        rows.append(data);
-      } catch (err) {
-        throw this.encodeError(err, 'log records', countItems('logs', data));
-      }
-      await this.writeTags(store, rows.tags, abort);
-      if (rows.block.rows > 0) {
-        const names = smartNames(this.cfg.database, this.cfg.tables);
-        await this.insert(store, names.logsEncoded, rows.block, abort, names.logsView);
-      }
-    } finally {
-      rows.reset();
-      this.smartLogRows.give(rows);
-    }
+    const items = () => countItems('logs', data);
+    const n = this.names;
+    if (this.cfg.smartEncoding) return this.insertRows(store, this.smartLogRows, data, 'log records', items, n.logsEncoded, n.logsView, abort);
+    return this.insertRows(store, this.logRows, data, 'log records', items, this.cfg.tables.logs, this.cfg.tables.logs, abort);
   }
 
   private async sendMetrics(data: Metrics, abort: AbortSignal): Promise<void> {
@@ -406,7 +345,7 @@ export class ClickHouseExporter implements Exporter, StoreProvider {
     const rest = network ? withoutNetworkMetrics(data) : data;
     const smart = this.cfg.smartEncoding;
     const rows = smart ? this.smartMetricRows.take() : this.metricRows.take();
-    const names = smartNames(this.cfg.database, this.cfg.tables).metrics;
+    const names = this.names.metrics;
     try {
       try {
         rows.append(rest);

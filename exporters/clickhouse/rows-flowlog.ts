@@ -11,7 +11,7 @@ import type { AnyValue, Attributes, Logs, ResourceLogs, ScopeLogs } from '../../
 import { anyValueToString } from '../../pipeline/pdata';
 import { FLOW_ATTR, FLOW_LOG_COUNTERS, FLOW_LOG_EVENT } from '../../protocols/flow/signals';
 import { Float64Column, Int32Column, Int64Column, MapColumn, NativeBlock, StringColumn, UInt32Column, UInt8Column, type Column } from './native';
-import { encodeMap, putEncodedMap, putValue, type EncodedMap } from './rows';
+import { PlainResourceColumns, putValue, type ResourceColumns } from './rows';
 
 const A_INTERVAL_START = `${FLOW_ATTR}interval_start`;
 const A_START = `${FLOW_ATTR}start_time`;
@@ -100,14 +100,10 @@ export function splitFlowLogs(logs: Logs): { flow: Logs; other: Logs } {
  * ids (rows-smart.ts).
  */
 export interface FlowLogEncoding {
-  /** The columns in place of `ResourceAttributes`. */
-  readonly resourceColumns: readonly Column[];
+  /** The resource's columns, in place of `ResourceAttributes`. */
+  readonly resource: ResourceColumns;
   /** Columns after `Attributes`. */
   readonly extraColumns: readonly Column[];
-  /** Called once per resource group that has flow logs, before its rows. */
-  group(resource: Attributes): void;
-  /** Appends the current group's resource to one row. */
-  putResource(): void;
   /** Takes an attribute into the extra columns; false leaves it to `Attributes`. */
   takeAttribute(key: string, value: AnyValue): boolean;
   /** Ends the row of the extra columns. */
@@ -116,18 +112,8 @@ export interface FlowLogEncoding {
 
 /** The resource as a `ResourceAttributes` map on every row; every attribute in `Attributes`. */
 export class PlainFlowLogEncoding implements FlowLogEncoding {
-  private readonly resource = new MapColumn('ResourceAttributes');
-  readonly resourceColumns = [this.resource];
+  readonly resource = new PlainResourceColumns(false);
   readonly extraColumns: readonly Column[] = [];
-  private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
-
-  group(resource: Attributes): void {
-    this.attrs = encodeMap(resource);
-  }
-
-  putResource(): void {
-    putEncodedMap(this.resource, this.attrs);
-  }
 
   takeAttribute(): boolean {
     return false;
@@ -192,7 +178,7 @@ export class FlowLogRows {
       this.flagsClient,
       this.flagsServer,
       ...(this.counters as Column[]),
-      ...enc.resourceColumns,
+      ...enc.resource.columns,
       this.attributes,
       ...enc.extraColumns,
     ]);
@@ -208,7 +194,7 @@ export class FlowLogRows {
         for (const r of sl.logRecords) {
           if (r.eventName !== FLOW_LOG_EVENT) continue;
           if (!grouped) {
-            this.enc.group(res);
+            this.enc.resource.group(res);
             grouped = true;
           }
           this.row(r.timeUnixNano === 0n ? r.observedTimeUnixNano : r.timeUnixNano, r.attributes, host);
@@ -248,7 +234,7 @@ export class FlowLogRows {
       else col.putUnsigned(v > 0 ? Math.round(v) : 0);
     }
     const enc = this.enc;
-    enc.putResource();
+    enc.resource.putRow();
     const m = this.attributes;
     for (const k in a) {
       if (PIVOTED.has(k) || enc.takeAttribute(k, a[k])) continue;

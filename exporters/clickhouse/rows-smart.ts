@@ -20,7 +20,7 @@
  */
 import { anyValueToString, type AnyValue, type Attributes, type Logs, type Metrics, type Traces } from '../../pipeline/pdata';
 import { IdMapColumn, Int64Column, MapColumn, NativeBlock, StringColumn, type Column } from './native';
-import { encodeMap, putEncodedMap, putValue, serviceName, type ResourceColumns } from './rows';
+import { encodeMap, putEncodedMap, putValue, serviceName, type BatchRows, type PendingTags, type ResourceColumns } from './rows';
 import { FlowLogRows, type FlowLogEncoding } from './rows-flowlog';
 import { LogRows } from './rows-logs';
 import { MetricRows, type MetricKind } from './rows-metrics';
@@ -98,7 +98,7 @@ export function resourceId(attrs: Attributes): bigint {
  * the `otel_tags` and `otel_resources` rows the exporter writes before the
  * batch's own rows. Shared by the span and log row builders.
  */
-export class SmartTags {
+export class SmartTags implements PendingTags {
   private readonly tagKind = new StringColumn('Kind');
   private readonly tagId = new Int64Column('Id', 'UInt64');
   private readonly tagValue = new StringColumn('Value');
@@ -210,23 +210,14 @@ export class SmartAttributeIds {
 
 /** flow_log's resource as `ResourceId`, both ends' tags (`metaflow.client.*`, `metaflow.server.*`) as ids in `TagIds`. */
 export class SmartFlowLogEncoding implements FlowLogEncoding {
-  private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
+  readonly resource: SmartResourceColumns;
   private readonly ids: SmartAttributeIds;
-  readonly resourceColumns = [this.resourceIdCol];
   readonly extraColumns: readonly Column[];
-  private rid = 0n;
 
-  constructor(private readonly tags: SmartTags) {
+  constructor(tags: SmartTags) {
+    this.resource = new SmartResourceColumns(tags, false);
     this.ids = new SmartAttributeIds(tags, 'TagIds');
     this.extraColumns = [this.ids.column];
-  }
-
-  group(resource: Attributes): void {
-    this.rid = this.tags.resource(resource, serviceName(resource));
-  }
-
-  putResource(): void {
-    this.resourceIdCol.putBigInt(this.rid);
   }
 
   takeAttribute(key: string, value: AnyValue): boolean {
@@ -239,36 +230,40 @@ export class SmartFlowLogEncoding implements FlowLogEncoding {
 }
 
 /**
- * A log table's resource as SmartEncoding stores it: `ServiceNameId` and
- * `ResourceId` in place of rows-logs.ts's `ServiceName` and
- * `ResourceAttributes` strings.
+ * A resource as SmartEncoding stores it: `ServiceNameId` (unless
+ * `withService` is false: flow_log has none) and `ResourceId` in place of
+ * rows.ts's `ServiceName` and `ResourceAttributes` strings.
  */
 export class SmartResourceColumns implements ResourceColumns {
   private readonly serviceNameId = new Int64Column('ServiceNameId', 'UInt64');
   private readonly resourceIdCol = new Int64Column('ResourceId', 'UInt64');
-  readonly columns = [this.serviceNameId, this.resourceIdCol];
+  readonly columns: readonly Column[];
   private readonly services: Map<string, bigint>;
   private service = 0n;
   private rid = 0n;
 
-  constructor(private readonly tags: SmartTags) {
+  constructor(
+    private readonly tags: SmartTags,
+    private readonly withService = true,
+  ) {
     this.services = tags.registry.kind('service');
+    this.columns = withService ? [this.serviceNameId, this.resourceIdCol] : [this.resourceIdCol];
   }
 
   group(resource: Attributes): void {
     const service = serviceName(resource);
-    this.service = this.tags.id('service', this.services, service);
+    if (this.withService) this.service = this.tags.id('service', this.services, service);
     this.rid = this.tags.resource(resource, service);
   }
 
   putRow(): void {
-    this.serviceNameId.putBigInt(this.service);
+    if (this.withService) this.serviceNameId.putBigInt(this.service);
     this.resourceIdCol.putBigInt(this.rid);
   }
 }
 
 /** A row builder of one table whose resource and tags go through a batch's {@link SmartTags}. */
-class SmartBlockRows<D> {
+class SmartBlockRows<D> implements BatchRows<D> {
   readonly tags: SmartTags;
   private readonly rows: { readonly block: NativeBlock; append(data: D): void };
 
@@ -334,7 +329,7 @@ export class SmartMetricRows {
 }
 
 /** Builds the SmartEncoding blocks of span batches; reuse one instance (call {@link reset} between batches). */
-export class SmartTraceRows {
+export class SmartTraceRows implements BatchRows<Traces> {
   readonly tags: SmartTags;
   private readonly spanTagIds: SmartAttributeIds;
   private readonly span = new SpanColumns((m, attrs) => this.putSpanAttributes(m, attrs));

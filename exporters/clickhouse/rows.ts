@@ -5,7 +5,7 @@
  * group, and the string form of attribute values.
  */
 import { anyValueToString, type AnyValue, type Attributes } from '../../pipeline/pdata';
-import { MapColumn, StringColumn, type Column } from './native';
+import { MapColumn, StringColumn, type Column, type NativeBlock } from './native';
 
 /**
  * Appends an attribute value as the contrib exporter stores it (pdata's
@@ -105,22 +105,46 @@ export interface ResourceColumns {
   putRow(): void;
 }
 
-/** `ServiceName` and `ResourceAttributes` as strings, encoded once per group. */
+/** `ServiceName` (unless `withService` is false: flow_log has none) and `ResourceAttributes` as strings, encoded once per group. */
 export class PlainResourceColumns implements ResourceColumns {
   private readonly service = new StringColumn('ServiceName');
   private readonly attributes = new MapColumn('ResourceAttributes');
-  readonly columns = [this.service, this.attributes];
+  readonly columns: readonly Column[];
   private serviceBytes: Uint8Array = new Uint8Array(0);
   private attrs: EncodedMap = { keys: new Uint8Array(0), values: new Uint8Array(0), entries: 0 };
 
+  constructor(private readonly withService = true) {
+    this.columns = withService ? [this.service, this.attributes] : [this.attributes];
+  }
+
   group(resource: Attributes): void {
     this.attrs = encodeMap(resource);
-    this.serviceBytes = encodeString(serviceName(resource));
+    if (this.withService) this.serviceBytes = encodeString(serviceName(resource));
   }
 
   putRow(): void {
-    this.service.putEncodedValues(this.serviceBytes, 1);
+    if (this.withService) this.service.putEncodedValues(this.serviceBytes, 1);
     putEncodedMap(this.attributes, this.attrs);
   }
 }
 
+/** A batch's tags and resources not yet stored (SmartEncoding's `SmartTags`): written before the batch's rows. */
+export interface PendingTags {
+  readonly tagBlock: NativeBlock;
+  readonly resourceBlock: NativeBlock;
+  /** Records them as stored, once written. */
+  commit(): void;
+  reset(): void;
+}
+
+/**
+ * A row builder of one table, as the exporter drives it: rows appended to
+ * `block`, then inserted; under SmartEncoding also the batch's new tags and
+ * resources (`tags`, written first). Reused across batches: the exporter
+ * resets `block` and `tags` after each.
+ */
+export interface BatchRows<D> {
+  readonly block: NativeBlock;
+  readonly tags?: PendingTags;
+  append(data: D): void;
+}

@@ -233,9 +233,23 @@ export function spanTagIdsSQL(m: string): string {
   return `mapApply((k, v) -> (k, sipHash64(v)), mapFilter((k, v) -> ${spanTagKeySQL('k')} AND v != '', ${m}))`;
 }
 
-/** The encoded span attribute values of map `m`, as an array to ARRAY JOIN. */
-function spanTagValuesSQL(m: string): string {
-  return `mapValues(mapFilter((k, v) -> ${spanTagKeySQL('k')} AND v != '', ${m}))`;
+/** The `otel_tags` rows of the encoded attribute values of map column `m` of table `src` (a qualified name). */
+function attributeTagsBackfillSQL(database: string, src: string, m: string): string {
+  const values = `mapValues(mapFilter((k, v) -> ${spanTagKeySQL('k')} AND v != '', ${m}))`;
+  return `INSERT INTO ${qualified(database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${src} ARRAY JOIN ${values} AS v`;
+}
+
+/** The `otel_resources` rows of the `ResourceAttributes` of table `src`; `service` the ServiceName expression. */
+function resourcesBackfillSQL(database: string, src: string, service: string): string {
+  return (
+    `INSERT INTO ${qualified(database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
+    `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(${service}), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`
+  );
+}
+
+/** Map column `m` with the entries of id map `ids` put back as names (the views' SpanAttributes, flow_log's Attributes). */
+function restoredTagsSQL(database: string, m: string, ids: string): string {
+  return `mapUpdate(${m}, mapApply((k, v) -> (k, dictGet(${literal(`${database}.${TAGS_DICT}`)}, 'Value', v)), ${ids}))`;
 }
 
 /** The column holding the encoded span attributes. */
@@ -368,7 +382,7 @@ function viewColumns(o: SchemaOptions): string {
     `${resourceAttributesSQL(o.database)} AS ResourceAttributes`,
     `${name('ScopeNameId')} AS ScopeName`,
     `${name('ScopeVersionId')} AS ScopeVersion`,
-    `mapUpdate(SpanAttributes, mapApply((k, v) -> (k, ${name('v')}), SpanTagIds)) AS SpanAttributes`,
+    `${restoredTagsSQL(o.database, 'SpanAttributes', 'SpanTagIds')} AS SpanAttributes`,
     'Duration',
     'StatusCode',
     'StatusMessage',
@@ -422,11 +436,8 @@ export function backfillStatements(o: SchemaOptions, plain: string): string[] {
   const src = qualified(o.database, plain);
   const tags = qualified(o.database, TAGS_TABLE);
   const out = TRACE_TAG_COLUMNS.map((c) => `INSERT INTO ${tags} (Kind, Id, Value) SELECT DISTINCT ${literal(c.kind)}, sipHash64(${c.name}), ${c.name} FROM ${src}`);
-  out.push(`INSERT INTO ${tags} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${src} ARRAY JOIN ${spanTagValuesSQL('SpanAttributes')} AS v`);
-  out.push(
-    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
-      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
-  );
+  out.push(attributeTagsBackfillSQL(o.database, src, 'SpanAttributes'));
+  out.push(resourcesBackfillSQL(o.database, src, 'ServiceName'));
   out.push(
     `INSERT INTO ${qualified(o.database, n.encoded)} (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, ServiceNameId, SpanNameId, SpanKind, ResourceId, ScopeNameId, ScopeVersionId, SpanAttributes, SpanTagIds, Duration, StatusCode, StatusMessage, ` +
       '`Events.Timestamp`, `Events.Name`, `Events.Attributes`, `Links.TraceId`, `Links.SpanId`, `Links.TraceState`, `Links.Attributes`) ' +
@@ -482,33 +493,49 @@ function readNames(defs: readonly string[]): string[] {
   return out;
 }
 
-/** A view over a table storing `ServiceNameId` and `ResourceId`: the contrib columns `defs` in order, then the ids. */
+/**
+ * A view over an encoded table: the plain table's columns `defs` in order
+ * (those in `exprs` computed from the ids), then the id columns `ids`.
+ */
+function encodedView(o: SchemaOptions, view: string, encoded: string, defs: readonly string[], exprs: Record<string, string>, ids: string[]): string {
+  const cols = readNames(defs).map((name) => (name in exprs ? `${exprs[name]} AS ${name}` : ident(name)));
+  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, view)}${onCluster(o)} AS\nSELECT\n    ${[...cols, ...ids].join(',\n    ')}\nFROM ${qualified(o.database, encoded)}`;
+}
+
+/** A view over a table storing `ServiceNameId` and `ResourceId` (logs, metrics): the contrib columns `defs` in order, then the ids. */
 function resourceView(o: SchemaOptions, view: string, encoded: string, defs: readonly string[]): string {
-  const tags = literal(`${o.database}.${TAGS_DICT}`);
-  const cols = readNames(defs).map((name) => {
-    if (name === 'ServiceName') return `dictGet(${tags}, 'Value', ServiceNameId) AS ServiceName`;
-    if (name === 'ResourceAttributes') return `${resourceAttributesSQL(o.database)} AS ResourceAttributes`;
-    return ident(name);
-  });
-  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, view)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ServiceNameId', 'ResourceId'].join(',\n    ')}\nFROM ${qualified(o.database, encoded)}`;
+  const exprs = {
+    ServiceName: `dictGet(${literal(`${o.database}.${TAGS_DICT}`)}, 'Value', ServiceNameId)`,
+    ResourceAttributes: resourceAttributesSQL(o.database),
+  };
+  return encodedView(o, view, encoded, defs, exprs, ['ServiceNameId', 'ResourceId']);
+}
+
+/**
+ * The INSERT copying table `src` with columns `defs` into `encoded`: each
+ * column as itself, or as `replace[name]` ([target column, value]), plus
+ * the `extra` [column, value] pairs. Columns with a DEFAULT are left to it.
+ */
+function copyRowsSQL(database: string, src: string, encoded: string, defs: readonly string[], replace: Record<string, [string, string]>, extra: Array<[string, string]> = []): string {
+  const pairs = readNames(defs.filter((c) => !/ DEFAULT /.test(c))).map((c): [string, string] => (c in replace ? [ident(replace[c][0]), replace[c][1]] : [ident(c), ident(c)]));
+  pairs.push(...extra);
+  return `INSERT INTO ${qualified(database, encoded)} (${pairs.map((p) => p[0]).join(', ')}) SELECT ${pairs.map((p) => p[1]).join(', ')} FROM ${src}`;
 }
 
 /**
  * Statements copying a contrib table `plain` with columns `defs` into
  * `encoded` (its service and resource as ids), after its services and
- * resources into the tag and resource tables. Columns with a DEFAULT are
- * left to it.
+ * resources into the tag and resource tables.
  */
 function backfillResourceStatements(o: SchemaOptions, plain: string, encoded: string, defs: readonly string[]): string[] {
   const src = qualified(o.database, plain);
-  const names = readNames(defs.filter((c) => !/ DEFAULT /.test(c)));
-  const target = names.map((c) => ident(c === 'ServiceName' ? 'ServiceNameId' : c === 'ResourceAttributes' ? 'ResourceId' : c));
-  const values = names.map((c) => (c === 'ServiceName' ? 'sipHash64(ServiceName)' : c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : ident(c)));
   return [
     `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT 'service', sipHash64(ServiceName), ServiceName FROM ${src}`,
-    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
-      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ServiceName), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
-    `INSERT INTO ${qualified(o.database, encoded)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
+    resourcesBackfillSQL(o.database, src, 'ServiceName'),
+    copyRowsSQL(o.database, src, encoded, defs, {
+      ServiceName: ['ServiceNameId', 'sipHash64(ServiceName)'],
+      ResourceAttributes: ['ResourceId', resourceKeySQL('ResourceAttributes')],
+    }),
   ];
 }
 
@@ -567,65 +594,65 @@ export const FLOW_LOG_ENCODED = `${FLOW_LOG_TABLE}_encoded`;
 
 /** `flow_log` with `ResourceId` for its resource map and both ends' tags (the keys of {@link SPAN_TAG_KEYS}) as ids in `TagIds`. */
 export function encodedFlowLogTable(o: SchemaOptions): string {
-  const cols = FLOW_LOG_COLUMNS.map((c) => (columnName(c) === 'ResourceAttributes' ? 'ResourceId UInt64 CODEC(ZSTD(1))' : c));
-  return networkTable(o, FLOW_LOG_ENCODED, [...cols, 'TagIds Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))', ...FLOW_LOG_INDEXES], flowLogTail(o));
+  return networkTable(o, FLOW_LOG_ENCODED, [...resourceIdColumns(FLOW_LOG_COLUMNS), 'TagIds Map(LowCardinality(String), UInt64) CODEC(ZSTD(1))', ...FLOW_LOG_INDEXES], flowLogTail(o));
 }
 
 /** `flow_log` as a view over {@link FLOW_LOG_ENCODED}: its columns in order (the maps with their names put back), then the ids. */
 export function flowLogView(o: SchemaOptions): string {
-  const tags = literal(`${o.database}.${TAGS_DICT}`);
-  const cols = FLOW_LOG_COLUMNS.map(columnName).map((name) => {
-    if (name === 'ResourceAttributes') return `${resourceAttributesSQL(o.database)} AS ResourceAttributes`;
-    if (name === 'Attributes') return `mapUpdate(Attributes, mapApply((k, v) -> (k, dictGet(${tags}, 'Value', v)), TagIds)) AS Attributes`;
-    return ident(name);
-  });
-  return `CREATE VIEW IF NOT EXISTS ${qualified(o.database, FLOW_LOG_TABLE)}${onCluster(o)} AS\nSELECT\n    ${[...cols, 'ResourceId', 'TagIds'].join(',\n    ')}\nFROM ${qualified(o.database, FLOW_LOG_ENCODED)}`;
+  const exprs = { ResourceAttributes: resourceAttributesSQL(o.database), Attributes: restoredTagsSQL(o.database, 'Attributes', 'TagIds') };
+  return encodedView(o, FLOW_LOG_TABLE, FLOW_LOG_ENCODED, FLOW_LOG_COLUMNS, exprs, ['ResourceId', 'TagIds']);
 }
 
 /** Statements copying a plain `flow_log` table `plain` into the encoded tables. */
 export function backfillFlowLogStatements(o: SchemaOptions, plain: string): string[] {
   const src = qualified(o.database, plain);
-  const names = FLOW_LOG_COLUMNS.map(columnName);
-  const target = [...names.map((c) => ident(c === 'ResourceAttributes' ? 'ResourceId' : c)), 'TagIds'];
-  const values = [
-    ...names.map((c) => (c === 'ResourceAttributes' ? resourceKeySQL('ResourceAttributes') : c === 'Attributes' ? spanRestSQL('Attributes') : ident(c))),
-    spanTagIdsSQL('Attributes'),
-  ];
+  const replace: Record<string, [string, string]> = {
+    ResourceAttributes: ['ResourceId', resourceKeySQL('ResourceAttributes')],
+    Attributes: ['Attributes', spanRestSQL('Attributes')],
+  };
   return [
-    `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${src} ARRAY JOIN ${spanTagValuesSQL('Attributes')} AS v`,
-    `INSERT INTO ${qualified(o.database, RESOURCES_TABLE)} (ResourceId, ServiceName, Attributes) ` +
-      `SELECT ${resourceKeySQL('ResourceAttributes')} AS ResourceId, any(ResourceAttributes['service.name']), any(ResourceAttributes) FROM ${src} GROUP BY ResourceId`,
-    `INSERT INTO ${qualified(o.database, FLOW_LOG_ENCODED)} (${target.join(', ')}) SELECT ${values.join(', ')} FROM ${src}`,
+    attributeTagsBackfillSQL(o.database, src, 'Attributes'),
+    resourcesBackfillSQL(o.database, src, "ResourceAttributes['service.name']"),
+    copyRowsSQL(o.database, src, FLOW_LOG_ENCODED, FLOW_LOG_COLUMNS, replace, [['TagIds', spanTagIdsSQL('Attributes')]]),
   ];
 }
 
 /** How the traces of a database are stored. */
 export type TraceLayout = 'none' | 'plain' | 'encoded';
 
-/** Whether `T` is missing, the contrib table, or the SmartEncoding view. */
-export async function traceLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
-  const rows = await exec.select(`SELECT engine FROM system.tables WHERE database = ${literal(database)} AND name = ${literal(tables.traces)}`);
+/** Whether a table is missing, a plain (contrib) table, or a SmartEncoding view. */
+export async function tableLayout(exec: SchemaExecutor, database: string, name: string): Promise<TraceLayout> {
+  const rows = await exec.select(`SELECT engine FROM system.tables WHERE database = ${literal(database)} AND name = ${literal(name)}`);
   if (rows.length === 0) return 'none';
   return String(rows[0][0]) === 'View' ? 'encoded' : 'plain';
 }
 
-/** Whether the logs table is missing, the contrib table, or the SmartEncoding view. */
-export async function logLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
-  return traceLayout(exec, database, { ...tables, traces: tables.logs });
+/** Whether the traces table is missing, the contrib table, or the SmartEncoding view. */
+export async function traceLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
+  return tableLayout(exec, database, tables.traces);
 }
 
-/** Whether flow_log is missing, the plain table, or the SmartEncoding view. */
-export async function flowLogLayout(exec: SchemaExecutor, database: string, tables: TableNames): Promise<TraceLayout> {
-  return traceLayout(exec, database, { ...tables, traces: FLOW_LOG_TABLE });
+/** Every view SmartEncoding makes and the table it reads: traces, logs, the metrics tables, flow_log. */
+function viewPairs(n: SmartNames): Array<{ view: string; encoded: string }> {
+  return [
+    { view: n.view, encoded: n.encoded },
+    { view: n.logsView, encoded: n.logsEncoded },
+    ...METRIC_KINDS.map((k) => n.metrics[k]),
+    { view: FLOW_LOG_TABLE, encoded: FLOW_LOG_ENCODED },
+  ];
 }
 
-/** Whether a metrics table is missing, the contrib table, or the SmartEncoding view. */
-export async function metricLayout(exec: SchemaExecutor, database: string, tables: TableNames, kind: MetricKind): Promise<TraceLayout> {
-  return traceLayout(exec, database, { ...tables, traces: metricTableNames(tables)[kind] });
+/** The SmartEncoding views a database has, as `view is a view over encoded` (for the error that refuses plain writes to it). */
+export async function encodedViews(exec: SchemaExecutor, database: string, tables: TableNames): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of viewPairs(smartNames(database, tables))) {
+    if ((await tableLayout(exec, database, p.view)) === 'encoded') out.push(`${p.view} is a view over ${p.encoded}`);
+  }
+  return out;
 }
 
 /**
- * Converts a contrib table `name` (when `layout` says it still is one): runs
+ * Converts a contrib table `name` (when it still is one, not a view): runs
  * `before`, renames it to `name_plain`, copies it into the encoded tables and
  * drops it. A `name_plain` left by an interrupted run is copied again.
  */
@@ -633,13 +660,12 @@ async function convertPlain(
   exec: SchemaExecutor,
   o: SmartOptions,
   name: string,
-  layout: TraceLayout,
   before: string[],
   backfill: (plain: string) => string[],
 ): Promise<void> {
   const cluster = onCluster(o);
   const plain = `${name}_plain`;
-  if (layout === 'plain') {
+  if ((await tableLayout(exec, o.database, name)) === 'plain') {
     for (const sql of before) await exec.command(sql);
     await exec.command(`RENAME TABLE ${qualified(o.database, name)} TO ${qualified(o.database, plain)}${cluster}`);
   }
@@ -649,6 +675,7 @@ async function convertPlain(
     await exec.command(`DROP TABLE ${qualified(o.database, plain)}${cluster}`);
   }
 }
+
 
 /** Statements reloading the dictionaries whose tables got new rows (on every replica of `cluster`, when set). */
 export function reloadStatements(database: string, which: { tags: boolean; resources: boolean }, cluster = ''): string[] {
@@ -680,7 +707,7 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedTracesTable(o)]) await exec.command(sql);
     // The contrib table's trace-id view would keep feeding from the renamed table.
     const dropMv = `DROP VIEW IF EXISTS ${qualified(o.database, `${o.tables.traceIdTs}_mv`)}${cluster}`;
-    await convertPlain(exec, o, n.view, await traceLayout(exec, o.database, o.tables), [dropMv], (plain) => backfillStatements(o, plain));
+    await convertPlain(exec, o, n.view, [dropMv], (plain) => backfillStatements(o, plain));
     await exec.command(tracesView(o));
     await exec.command(encodedTraceIdTsView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (200, 'smart encoding of traces', ${literal(key)})`);
@@ -694,9 +721,7 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     const enc = qualified(o.database, n.encoded);
     await exec.command(`ALTER TABLE ${enc}${cluster} ADD COLUMN IF NOT EXISTS ${SPAN_TAG_IDS_COLUMN} AFTER SpanAttributes`);
     const stale = `arrayExists((k, v) -> ${spanTagKeySQL('k')} AND v != '', mapKeys(SpanAttributes), mapValues(SpanAttributes))`;
-    await exec.command(
-      `INSERT INTO ${qualified(o.database, TAGS_TABLE)} (Kind, Id, Value) SELECT DISTINCT ${literal(SPAN_TAG_KIND)}, sipHash64(v), v FROM ${enc} ARRAY JOIN ${spanTagValuesSQL('SpanAttributes')} AS v`,
-    );
+    await exec.command(attributeTagsBackfillSQL(o.database, enc, 'SpanAttributes'));
     for (const sql of reloadStatements(o.database, { tags: true, resources: false }, o.cluster)) await exec.command(sql);
     await exec.command(
       `ALTER TABLE ${enc}${cluster} UPDATE SpanTagIds = mapUpdate(SpanTagIds, ${spanTagIdsSQL('SpanAttributes')}), SpanAttributes = ${spanRestSQL('SpanAttributes')} WHERE ${stale} SETTINGS mutations_sync = 2`,
@@ -710,7 +735,7 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     // Logs: the same as 200 for otel_logs (service and resource as ids, the contrib table converted).
     const n = smartNames(o.database, o.tables);
     for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedLogsTable(o)]) await exec.command(sql);
-    await convertPlain(exec, o, n.logsView, await logLayout(exec, o.database, o.tables), [], (plain) => backfillLogStatements(o, plain));
+    await convertPlain(exec, o, n.logsView, [], (plain) => backfillLogStatements(o, plain));
     await exec.command(logsView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (210, 'smart encoding of logs', ${literal(key)})`);
     applied.push(210);
@@ -721,7 +746,7 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
     for (const kind of METRIC_KINDS) {
       const n = smartNames(o.database, o.tables).metrics[kind];
       await exec.command(encodedMetricTable(o, kind));
-      await convertPlain(exec, o, n.view, await metricLayout(exec, o.database, o.tables, kind), [], (plain) => backfillMetricStatements(o, kind, plain));
+      await convertPlain(exec, o, n.view, [], (plain) => backfillMetricStatements(o, kind, plain));
       await exec.command(metricView(o, kind));
     }
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (220, 'smart encoding of metrics', ${literal(key)})`);
@@ -730,7 +755,7 @@ export async function migrateSmart(exec: SchemaExecutor, o: SmartOptions): Promi
   if (!done.has(230)) {
     // flow_log (made by the network series, which runs first): resource as an id, both ends' tags as ids.
     for (const sql of [tagsTable(o), resourcesTable(o), tagsDict(o), resourcesDict(o), encodedFlowLogTable(o)]) await exec.command(sql);
-    await convertPlain(exec, o, FLOW_LOG_TABLE, await flowLogLayout(exec, o.database, o.tables), [], (plain) => backfillFlowLogStatements(o, plain));
+    await convertPlain(exec, o, FLOW_LOG_TABLE, [], (plain) => backfillFlowLogStatements(o, plain));
     await exec.command(flowLogView(o));
     await exec.command(`INSERT INTO ${bookkeeping} (version, name, tables) VALUES (230, 'smart encoding of flow_log', ${literal(key)})`);
     applied.push(230);
